@@ -1,0 +1,180 @@
+"""Where steering vectors come from: SAE decoder rows, vector files, difference of means."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from sae_lens import SAE
+
+DEFAULT_SAE_RELEASE = "gemma-scope-2b-pt-res-canonical"
+DEFAULT_SAE_ID = "layer_20/width_16k/canonical"
+
+_RESID_POST_HOOK = re.compile(r"^blocks\.(\d+)\.hook_resid_post$")
+
+
+@dataclass(frozen=True)
+class SaeRef:
+    """An SAE by sae-lens release and id, or by a local folder (``release=None``)."""
+
+    sae_id: str
+    release: str | None = DEFAULT_SAE_RELEASE
+
+    @property
+    def name(self) -> str:
+        return self.sae_id if self.release is None else f"{self.release}/{self.sae_id}"
+
+
+@dataclass(frozen=True)
+class FeatureDirections:
+    """Decoder rows of the features asked for; the rest of the SAE is dropped."""
+
+    rows: dict[int, Tensor]
+    d_sae: int
+    d_in: int
+    hook_name: str | None
+
+
+def load_sae(ref: SaeRef, device: str = "cpu", converter: Any = None) -> SAE:
+    """Load through sae-lens: the hub release users run, or a folder saved by ``save_model``.
+
+    ``converter`` is sae-lens's own hook for replacing the hub download; tests use it
+    to feed a local stand-in through the real ``SAE.from_pretrained`` call.
+    """
+    from sae_lens import SAE  # 5 s import: only when an SAE is needed
+
+    if ref.release is None:
+        if not Path(ref.sae_id).is_dir():
+            raise ValueError(f"SAE folder {ref.sae_id!r} does not exist")
+        return SAE.load_from_disk(ref.sae_id, device=device)
+    if converter is not None:
+        return SAE.from_pretrained(ref.release, ref.sae_id, device=device, converter=converter)
+    return SAE.from_pretrained(ref.release, ref.sae_id, device=device)
+
+
+def sae_hook_layer(hook_name: str | None) -> int | None:
+    """The layer of a ``blocks.L.hook_resid_post`` hook, or None for other hooks."""
+    match = _RESID_POST_HOOK.match(hook_name or "")
+    return int(match.group(1)) if match else None
+
+
+def check_sae_fits(*, d_in: int, hook_name: str | None, hidden_size: int, layer: int, sae_name: str) -> None:
+    if d_in != hidden_size:
+        raise ValueError(
+            f"SAE {sae_name} has d_in={d_in} but the model's hidden size is {hidden_size}: "
+            "pick an SAE trained on this model"
+        )
+    sae_layer = sae_hook_layer(hook_name)
+    if hook_name is not None and sae_layer is None:
+        raise ValueError(
+            f"SAE {sae_name} reads hook {hook_name!r}; only residual-stream SAEs "
+            "(blocks.L.hook_resid_post) can steer the residual stream"
+        )
+    if sae_layer is not None and sae_layer != layer:
+        raise ValueError(
+            f"SAE {sae_name} was trained on layer {sae_layer} ({hook_name}) "
+            f"but steering is set to layer {layer}: use layer={sae_layer} or an SAE for layer {layer}"
+        )
+
+
+def check_feature(feature: int, d_sae: int, sae_name: str = "the SAE") -> None:
+    if not isinstance(feature, int) or isinstance(feature, bool):
+        raise ValueError(f"feature must be an integer, got {feature!r}")
+    if not 0 <= feature < d_sae:
+        raise ValueError(f"feature {feature} is out of range: {sae_name} has {d_sae} features (0..{d_sae - 1})")
+
+
+def sae_feature_directions(
+    sae: SAE, features: list[int], *, normalize: bool = False, sae_name: str = "the SAE"
+) -> FeatureDirections:
+    """Raw decoder rows by default (Neuronpedia's convention: alpha 122 means what it means there)."""
+    d_sae, d_in = sae.W_dec.shape
+    for feature in features:
+        check_feature(feature, d_sae, sae_name)
+    rows = {}
+    for feature in features:
+        row = sae.W_dec[feature].detach().float().clone()
+        rows[feature] = row / row.norm() if normalize else row
+    return FeatureDirections(rows, d_sae, d_in, sae.cfg.metadata.hook_name)
+
+
+def load_vector_file(path: str | Path, key: str | None = None) -> Tensor:
+    """A direction from ``.safetensors`` (one tensor, or ``key``) or ``.npy``; never unpickles."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"vector file {str(path)!r} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(path))
+        if key is None and len(tensors) != 1:
+            raise ValueError(f"{path} holds tensors {sorted(tensors)}: name one with a key")
+        if key is not None and key not in tensors:
+            raise ValueError(f"{path} has no tensor {key!r}; it holds {sorted(tensors)}")
+        vector = tensors[key] if key is not None else next(iter(tensors.values()))
+    elif path.suffix == ".npy":
+        vector = torch.from_numpy(np.load(path, allow_pickle=False))
+    else:
+        raise ValueError(f"vector file {path} must end in .safetensors or .npy")
+    vector = vector.float().squeeze()
+    if vector.ndim != 1:
+        raise ValueError(f"{path} holds a tensor of shape {tuple(vector.shape)}; expected one vector")
+    return vector
+
+
+@torch.no_grad()
+def diff_of_means(
+    model: Any,
+    tokenizer: Any,
+    layer: int,
+    positive: list[str],
+    negative: list[str],
+    batch_size: int = 16,
+) -> Tensor:
+    """mean(layer-L output | positive) - mean(... | negative) over content tokens.
+
+    Position 0 and special tokens are excluded: the first token is an attention sink
+    whose residual norm dwarfs every other token's and would dominate the mean.
+    """
+    from steering.hooks import decoder_layers
+
+    check_layer(layer, len(decoder_layers(model)))
+    means = []
+    for texts in (positive, negative):
+        if not texts:
+            raise ValueError("difference of means needs at least one sentence on each side")
+        total, count = None, 0
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(
+                texts[start : start + batch_size],
+                return_tensors="pt",
+                padding=True,
+                return_special_tokens_mask=True,
+            ).to(model.device)
+            special = batch.pop("special_tokens_mask").bool()
+            hidden = model(**batch, output_hidden_states=True).hidden_states[layer + 1]
+            keep = batch["attention_mask"].bool() & ~special
+            keep[:, 0] = False
+            first_real = batch["attention_mask"].argmax(dim=1)
+            keep[torch.arange(keep.shape[0]), first_real] = False
+            summed = (hidden.float() * keep[..., None]).sum(dim=(0, 1))
+            total = summed if total is None else total + summed
+            count += int(keep.sum())
+        if count == 0:
+            raise ValueError("no content tokens left after excluding position 0 and special tokens")
+        means.append(total / count)
+    return means[0] - means[1]
+
+
+def check_layer(layer: int, num_layers: int) -> None:
+    if not isinstance(layer, int) or isinstance(layer, bool) or not 0 <= layer < num_layers:
+        raise ValueError(
+            f"layer {layer!r} is out of range: the model has {num_layers} decoder layers (0..{num_layers - 1})"
+        )

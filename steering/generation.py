@@ -1,0 +1,234 @@
+"""Batched steered generation with transformers' ``generate``: one batch mixes alphas and methods."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+from transformers import (
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteriaList,
+    StopStringCriteria,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from steering.hooks import Positions, RowSteering, steering_hook
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Settings shared by every row of a batch. ``temperature`` None or 0 means greedy."""
+
+    max_new_tokens: int = 64
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop_seqs: tuple[str, ...] = ()
+
+    @property
+    def greedy(self) -> bool:
+        return not self.temperature
+
+
+@dataclass(frozen=True)
+class Request:
+    """One row: chat messages (``{"role", "content"}``), its steering and its sampling seed."""
+
+    messages: Sequence[dict[str, str]]
+    steering: RowSteering | None = None
+    seed: int | None = None
+
+
+@dataclass
+class Generation:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    token_ids: list[int] = field(repr=False)
+    unsteered_logprob: float | None = None
+    """Mean log-probability of the reply's tokens under the unsteered model (a fluency proxy)."""
+
+
+def fold_system(messages: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    """Gemma's chat template raises on a system turn: fold system text into the first user turn."""
+    system = [m["content"] for m in messages if m["role"] == "system"]
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if system:
+        if rest and rest[0]["role"] == "user":
+            rest[0]["content"] = "\n\n".join([*system, rest[0]["content"]])
+        else:
+            rest.insert(0, {"role": "user", "content": "\n\n".join(system)})
+    return rest
+
+
+def chat_prompt(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
+    return tokenizer.apply_chat_template(fold_system(messages), tokenize=False, add_generation_prompt=True)
+
+
+class PerRowSampler(LogitsProcessor):
+    """Samples each row with its own seeded generator, so a row's text does not depend on its batch mates.
+
+    transformers samples the whole batch from one global RNG stream; here every row
+    draws from ``torch.Generator().manual_seed(seed)`` and the chosen token is handed
+    back as the only finite logit, so ``generate`` then runs in greedy mode.
+    """
+
+    def __init__(self, seeds: Sequence[int | None], params: GenerationParams):
+        self.generators = []
+        for seed in seeds:
+            generator = torch.Generator()
+            if seed is None:
+                generator.seed()
+            else:
+                generator.manual_seed(int(seed))
+            self.generators.append(generator)
+        self.warpers = LogitsProcessorList([TemperatureLogitsWarper(params.temperature)])
+        if params.top_k:
+            self.warpers.append(TopKLogitsWarper(params.top_k))
+        if params.top_p is not None and params.top_p < 1.0:
+            self.warpers.append(TopPLogitsWarper(params.top_p))
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        probs = torch.softmax(self.warpers(input_ids, scores).float(), dim=-1).cpu()
+        chosen = torch.stack([torch.multinomial(row, 1, generator=g) for row, g in zip(probs, self.generators)]).to(
+            scores.device
+        )
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter(1, chosen, 0.0)
+
+
+def _cut_at_stop(text: str, stop_seqs: Sequence[str]) -> str:
+    cuts = [text.find(s) for s in stop_seqs if s and s in text]
+    return text[: min(cuts)] if cuts else text
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    eos = model.generation_config.eos_token_id
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    return [eos] if isinstance(eos, int) else list(eos)
+
+
+@torch.no_grad()
+def unsteered_logprobs(model: Any, sequences: Tensor, attention_mask: Tensor, prompt_length: int) -> Tensor:
+    """Mean log-probability of each row's new tokens (those the mask keeps) under the unsteered model."""
+    # position ids as generate() derives them, so left-padded rows see the positions they were sampled at
+    position_ids = (attention_mask.long().cumsum(dim=1) - 1).clamp_min(0)
+    logits = model(input_ids=sequences, attention_mask=attention_mask, position_ids=position_ids).logits
+    logits = logits[:, prompt_length - 1 : -1]
+    logprobs = torch.log_softmax(logits.float(), dim=-1)
+    targets = sequences[:, prompt_length:]
+    picked = logprobs.gather(-1, targets[..., None]).squeeze(-1)
+    keep = attention_mask[:, prompt_length:].to(picked.dtype)
+    return (picked * keep).sum(dim=1) / keep.sum(dim=1).clamp_min(1)
+
+
+@torch.no_grad()
+def generate(
+    model: Any,
+    tokenizer: Any,
+    requests: Sequence[Request],
+    params: GenerationParams,
+    layer: int,
+    positions: Positions = "all",
+    score_unsteered: bool = False,
+) -> list[Generation]:
+    """Generate one batch, each row with its own steering; left padding is never steered."""
+    if not requests:
+        return []
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    prompts = [chat_prompt(tokenizer, r.messages) for r in requests]
+    # the chat template already starts with <bos>; a second one would change the model's input
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    prompt_length = batch["input_ids"].shape[1]
+    eos_ids = _eos_ids(model, tokenizer)
+    config = GenerationConfig(
+        do_sample=False,
+        max_new_tokens=params.max_new_tokens,
+        eos_token_id=eos_ids,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    processors = LogitsProcessorList()
+    if not params.greedy:
+        processors.append(PerRowSampler([r.seed for r in requests], params))
+    stopping = StoppingCriteriaList()
+    if params.stop_seqs:
+        stopping.append(StopStringCriteria(tokenizer, list(params.stop_seqs)))
+
+    with steering_hook(model, layer, [r.steering for r in requests], positions, prompt_length):
+        sequences = model.generate(
+            **batch,
+            generation_config=config,
+            logits_processor=processors,
+            stopping_criteria=stopping,
+        )
+
+    new_tokens = sequences[:, prompt_length:]
+    # a row's reply runs up to and including its first end-of-sequence token
+    is_eos = torch.isin(new_tokens, torch.tensor(eos_ids, device=new_tokens.device))
+    after_eos = (is_eos.cumsum(dim=1) - is_eos.long()) > 0
+    reply_mask = ~after_eos
+    logprobs = None
+    if score_unsteered and new_tokens.shape[1] > 0:
+        full_mask = torch.cat([batch["attention_mask"], reply_mask.long()], dim=1)
+        logprobs = unsteered_logprobs(model, sequences, full_mask, prompt_length).tolist()
+
+    generations = []
+    for i in range(len(requests)):
+        ids = new_tokens[i][reply_mask[i]].tolist()
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        generations.append(
+            Generation(
+                text=_cut_at_stop(text, params.stop_seqs),
+                input_tokens=int(batch["attention_mask"][i].sum()),
+                output_tokens=len(ids),
+                token_ids=ids,
+                unsteered_logprob=None if logprobs is None else logprobs[i],
+            )
+        )
+    return generations
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
+
+
+def generate_in_batches(
+    model: Any,
+    tokenizer: Any,
+    requests: Sequence[Request],
+    params: GenerationParams,
+    layer: int,
+    batch_size: int,
+    positions: Positions = "all",
+    score_unsteered: bool = False,
+) -> list[Generation]:
+    """``generate`` in chunks of ``batch_size``; an out-of-memory error halves the chunk and retries."""
+    results: list[Generation] = []
+    for start in range(0, len(requests), batch_size):
+        chunk = requests[start : start + batch_size]
+        try:
+            results.extend(generate(model, tokenizer, chunk, params, layer, positions, score_unsteered))
+        except (torch.OutOfMemoryError, RuntimeError) as error:
+            if not _is_out_of_memory(error) or len(chunk) == 1:
+                raise
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            half = max(1, len(chunk) // 2)
+            logger.warning("out of memory at batch size %d; retrying at %d", len(chunk), half)
+            results.extend(
+                generate_in_batches(model, tokenizer, chunk, params, layer, half, positions, score_unsteered)
+            )
+    return results

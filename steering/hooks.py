@@ -1,0 +1,158 @@
+"""The one forward hook that steers: per-row coefficients and methods, padding masked out."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from steering.directions import check_layer
+from steering.methods import Method, get_method
+
+Positions = Literal["all", "generated"]
+POSITIONS: tuple[str, ...] = ("all", "generated")
+
+
+@dataclass(frozen=True)
+class RowSteering:
+    """How one batch row is steered: ``method(h, direction, alpha)`` at the steered positions."""
+
+    direction: Tensor
+    alpha: float
+    method: str = "add"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.alpha, int | float) or not math.isfinite(self.alpha):
+            raise ValueError(f"alpha must be a finite number, got {self.alpha!r}")
+        get_method(self.method)
+        if self.direction.ndim != 1:
+            raise ValueError(f"a steering direction is one vector; got shape {tuple(self.direction.shape)}")
+
+
+def untuple(output: Any) -> tuple[Tensor, Callable[[Tensor], Any]]:
+    """The hidden states of a layer output and a way to put new ones back.
+
+    Decoder layers return a plain tensor in transformers 5.x and a tuple before;
+    writing ``out[0] += v`` on a tensor would silently steer batch row 0 only.
+    """
+    if isinstance(output, tuple):
+        return output[0], lambda hidden: (hidden, *output[1:])
+    return output, lambda hidden: hidden
+
+
+def decoder_layers(model: nn.Module) -> nn.ModuleList:
+    """``model.model.layers`` of a causal LM; layer L's output is TransformerLens ``blocks.L.hook_resid_post``."""
+    base = model.get_decoder() if hasattr(model, "get_decoder") else model.model
+    return base.layers
+
+
+def check_positions(positions: str) -> None:
+    if positions not in POSITIONS:
+        raise ValueError(f"unknown positions {positions!r}: use one of {list(POSITIONS)}")
+
+
+class _SteeringHook:
+    """State shared by the base-model pre-hook (which sees the attention mask) and the layer hook."""
+
+    def __init__(self, rows: Sequence[RowSteering | None], positions: str, prompt_length: int | None):
+        check_positions(positions)
+        if positions == "generated" and prompt_length is None:
+            raise ValueError("positions='generated' needs the padded prompt length")
+        self.rows = list(rows)
+        self.positions = positions
+        self.prompt_length = prompt_length
+        self.attention_mask: Tensor | None = None
+        self._prepared: tuple[Tensor, Tensor, list[tuple[Method, Tensor]], Tensor] | None = None
+
+    def capture_mask(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        self.attention_mask = kwargs.get("attention_mask")
+
+    def _prepare(self, hidden: Tensor) -> tuple[Tensor, Tensor, list[tuple[Method, Tensor]], Tensor]:
+        if self._prepared is None:
+            dim = hidden.shape[-1]
+            zeros = torch.zeros(dim)
+            for row in self.rows:
+                if row is not None and row.direction.shape[0] != dim:
+                    raise ValueError(
+                        f"steering direction has {row.direction.shape[0]} dimensions "
+                        f"but the model's hidden size is {dim}"
+                    )
+            directions = torch.stack([zeros if r is None else r.direction for r in self.rows])
+            alphas = torch.tensor([0.0 if r is None else float(r.alpha) for r in self.rows])
+            steered = torch.tensor([r is not None for r in self.rows], device=hidden.device)
+            groups: dict[str, list[int]] = {}
+            for i, row in enumerate(self.rows):
+                if row is not None:
+                    groups.setdefault(row.method, []).append(i)
+            self._prepared = (
+                directions.to(hidden.device, hidden.dtype)[:, None, :],
+                alphas.to(hidden.device, hidden.dtype)[:, None, None],
+                [(get_method(name), torch.tensor(idx, device=hidden.device)) for name, idx in groups.items()],
+                steered,
+            )
+        return self._prepared
+
+    def _position_mask(self, batch: int, steps: int, device: torch.device) -> Tensor:
+        """(B, T) mask of the positions in this forward pass that get steered."""
+        if self.attention_mask is not None:
+            mask = self.attention_mask[:, -steps:].to(device).bool()
+        else:
+            mask = torch.ones(batch, steps, dtype=torch.bool, device=device)
+        if self.positions == "generated":
+            total = self.attention_mask.shape[1] if self.attention_mask is not None else steps
+            index = torch.arange(total - steps, total, device=device)
+            # the last prompt position predicts the first new token, so it is steered too
+            mask = mask & (index >= self.prompt_length - 1)[None, :]
+        return mask
+
+    def __call__(self, module: nn.Module, args: tuple, output: Any) -> Any:
+        hidden, rebuild = untuple(output)
+        batch, steps, _ = hidden.shape
+        if batch != len(self.rows):
+            raise ValueError(f"steering was set for {len(self.rows)} rows but the layer saw a batch of {batch}")
+        directions, alphas, groups, steered = self._prepare(hidden)
+        mask = (self._position_mask(batch, steps, hidden.device) & steered[:, None])[..., None]
+        new = hidden
+        for method, idx in groups:
+            if len(idx) == batch:
+                new = torch.where(mask, method(hidden, directions, alphas), new)
+            else:
+                rows = hidden.index_select(0, idx)
+                changed = method(rows, directions.index_select(0, idx), alphas.index_select(0, idx))
+                new = new.index_copy(0, idx, torch.where(mask.index_select(0, idx), changed, rows))
+        return rebuild(new)
+
+
+@contextmanager
+def steering_hook(
+    model: nn.Module,
+    layer: int,
+    rows: Sequence[RowSteering | None],
+    positions: Positions = "all",
+    prompt_length: int | None = None,
+) -> Iterator[None]:
+    """Steer the output of decoder layer ``layer`` while the block runs; hooks always come off.
+
+    Fires on the prefill and on every decode step. ``rows[i]`` steers batch row i
+    (``None`` leaves it alone); positions the attention mask marks as padding are
+    never touched. ``positions="generated"`` leaves the prompt alone except its last
+    position, which predicts the first new token.
+    """
+    layers = decoder_layers(model)
+    check_layer(layer, len(layers))
+    hook = _SteeringHook(rows, positions, prompt_length)
+    base = model.get_decoder() if hasattr(model, "get_decoder") else model.model
+    handles = [
+        base.register_forward_pre_hook(hook.capture_mask, with_kwargs=True),
+        layers[layer].register_forward_hook(hook),
+    ]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()

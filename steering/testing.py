@@ -1,0 +1,148 @@
+"""Offline stand-ins for tests and benchmarks: a tiny random Gemma-2, its tokenizer, and a matching SAE.
+
+Nothing here downloads: the tokenizer is trained in a fraction of a second and the
+weights are random, so the real loading code can be exercised without the hub.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+# google/gemma-2-2b-it's chat template, verbatim
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+    "{% endif %}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}"
+    "{% endif %}{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model\n'}}{% endif %}"
+)
+
+SPECIAL_TOKENS = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
+
+TINY_LAYERS = 4
+TINY_HIDDEN = 64
+TINY_D_SAE = 256
+TINY_SAE_LAYER = 2
+
+_CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Write a short story about a lighthouse keeper.",
+    "Le renard brun saute par-dessus le chien paresseux.",
+    "Explain how a bicycle works in simple terms.",
+    "Je pense que la cuisine française est délicieuse.",
+    "What are three tips for staying focused while studying?",
+    "Bonjour, comment allez-vous aujourd'hui ?",
+    "Describe the water cycle to a ten year old.",
+]
+
+
+def build_tokenizer() -> Any:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE(unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    backend.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token="<bos>",
+        eos_token="<eos>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        additional_special_tokens=["<start_of_turn>", "<end_of_turn>"],
+        padding_side="left",
+    )
+    tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def build_tiny_gemma(path: str | Path, seed: int = 0) -> Path:
+    """Save a random ``Gemma2ForCausalLM`` (hidden 64, 4 layers, eager attention) and its tokenizer."""
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    path = Path(path)
+    if (path / "config.json").exists():
+        return path
+    tokenizer = build_tokenizer()
+    config = Gemma2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=TINY_HIDDEN,
+        intermediate_size=128,
+        num_hidden_layers=TINY_LAYERS,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=512,
+        sliding_window=64,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=[tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<end_of_turn>")],
+        attn_implementation="eager",
+    )
+    torch.manual_seed(seed)
+    model = Gemma2ForCausalLM(config)
+    model.generation_config.eos_token_id = config.eos_token_id
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def build_tiny_sae(path: str | Path, layer: int = TINY_SAE_LAYER, seed: int = 0) -> Path:
+    """Save a random sae-lens JumpReLU SAE for the tiny model's ``blocks.{layer}.hook_resid_post``."""
+    from sae_lens import JumpReLUSAE, JumpReLUSAEConfig
+    from sae_lens.saes.sae import SAEMetadata
+
+    path = Path(path)
+    if (path / "cfg.json").exists():
+        return path
+    torch.manual_seed(seed)
+    sae = JumpReLUSAE(
+        JumpReLUSAEConfig(
+            d_in=TINY_HIDDEN,
+            d_sae=TINY_D_SAE,
+            metadata=SAEMetadata(hook_name=f"blocks.{layer}.hook_resid_post", model_name="tiny-gemma-2"),
+        )
+    )
+    with torch.no_grad():
+        # decoder rows of norm ~3, comparable to the tiny model's residual norms
+        sae.W_dec.copy_(torch.randn_like(sae.W_dec) * 3 / TINY_HIDDEN**0.5)
+        sae.W_enc.copy_(sae.W_dec.T.clone())
+        sae.threshold.fill_(0.1)
+    path.mkdir(parents=True, exist_ok=True)
+    sae.save_model(str(path))
+    return path
+
+
+def local_converter(sae_dir: str | Path, calls: list[dict[str, Any]] | None = None) -> Any:
+    """A sae-lens ``converter=`` that serves a local SAE in place of a hub download.
+
+    It records what the real release lookup asked for (repo id, folder) in ``calls``.
+    """
+    from sae_lens.loading.pretrained_sae_loaders import sae_lens_disk_loader
+
+    def convert(
+        repo_id: str,
+        folder_name: str,
+        device: str = "cpu",
+        force_download: bool = False,
+        cfg_overrides: dict[str, Any] | None = None,
+    ) -> tuple[dict, dict, None]:
+        if calls is not None:
+            calls.append({"repo_id": repo_id, "folder_name": folder_name})
+        cfg, state = sae_lens_disk_loader(str(sae_dir), device=device)
+        return cfg, state, None
+
+    return convert

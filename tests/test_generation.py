@@ -1,0 +1,128 @@
+import pytest
+import torch
+
+from steering import generation
+from steering.generation import GenerationParams, Request, chat_prompt, fold_system, generate
+from steering.hooks import RowSteering
+
+LAYER = 2
+PROMPTS = [
+    "Hello",
+    "Write a short story about a lighthouse keeper and the sea at night.",
+    "Explain how a bicycle works.",
+    "Bonjour, comment allez-vous ?",
+]
+GREEDY = GenerationParams(max_new_tokens=12)
+
+
+def _messages(prompt):
+    return [{"role": "user", "content": prompt}]
+
+
+@pytest.fixture(scope="module")
+def direction(tiny):
+    torch.manual_seed(3)
+    return torch.randn(tiny[0].config.hidden_size) * 2
+
+
+def test_alpha_zero_rows_match_unsteered_generation_exactly(tiny, direction):
+    model, tokenizer = tiny
+    prompts = [chat_prompt(tokenizer, _messages(p)) for p in PROMPTS]
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    assert (batch.attention_mask == 0).any(), "left padding must be present"
+    with torch.no_grad():
+        plain = model.generate(**batch, max_new_tokens=12, do_sample=False)[:, batch.input_ids.shape[1] :]
+    mixed = [
+        RowSteering(direction, 0.0, "add"),
+        RowSteering(direction, 40.0, "add"),
+        RowSteering(direction, 0.0, "add_renorm"),
+        RowSteering(direction, -40.0, "add_renorm"),
+    ]
+    outs = generate(model, tokenizer, [Request(_messages(p), s) for p, s in zip(PROMPTS, mixed)], GREEDY, LAYER)
+    for row in (0, 2):
+        expected = plain[row].tolist()[: len(outs[row].token_ids)]
+        assert outs[row].token_ids == expected
+        assert len(outs[row].token_ids) == 12 or outs[row].token_ids[-1] in model.generation_config.eos_token_id
+    assert outs[1].token_ids != plain[1].tolist()[: len(outs[1].token_ids)]
+
+
+def test_a_row_of_a_mixed_batch_equals_the_same_prompt_alone(tiny, direction):
+    model, tokenizer = tiny
+    specs = [
+        RowSteering(direction, 25.0, "add"),
+        RowSteering(direction, 0.0, "add"),
+        RowSteering(direction, 60.0, "add_renorm"),
+        RowSteering(direction, -25.0, "add"),
+    ]
+    requests = [Request(_messages(p), s) for p, s in zip(PROMPTS, specs)]
+    together = generate(model, tokenizer, requests, GREEDY, LAYER)
+    for request, batched in zip(requests, together):
+        alone = generate(model, tokenizer, [request], GREEDY, LAYER)[0]
+        assert alone.token_ids == batched.token_ids
+        assert alone.input_tokens == batched.input_tokens
+
+
+def test_seeded_sampling_does_not_depend_on_batch_mates(tiny, direction):
+    model, tokenizer = tiny
+    params = GenerationParams(max_new_tokens=10, temperature=1.0, top_p=0.95, top_k=50)
+    target = Request(_messages(PROMPTS[1]), RowSteering(direction, 10.0), seed=16)
+    mates = [Request(_messages(p), RowSteering(direction, 30.0, "add_renorm"), seed=i) for i, p in enumerate(PROMPTS)]
+    alone = generate(model, tokenizer, [target], params, LAYER)[0]
+    batched = generate(model, tokenizer, [mates[0], target, mates[2]], params, LAYER)[1]
+    assert alone.token_ids == batched.token_ids
+    other_seed = Request(target.messages, target.steering, seed=17)
+    assert generate(model, tokenizer, [other_seed], params, LAYER)[0].token_ids != alone.token_ids
+
+
+def test_token_counts_and_stop_sequences(tiny):
+    model, tokenizer = tiny
+    out = generate(model, tokenizer, [Request(_messages("Hello"))], GREEDY, LAYER)[0]
+    assert out.input_tokens == len(
+        tokenizer(chat_prompt(tokenizer, _messages("Hello")), add_special_tokens=False).input_ids
+    )
+    assert out.output_tokens == len(out.token_ids) > 0
+    stop = out.text[3:5]
+    assert stop
+    cut = generate(model, tokenizer, [Request(_messages("Hello"))], GenerationParams(12, stop_seqs=(stop,)), LAYER)[0]
+    assert cut.text == out.text[: out.text.find(stop)]
+
+
+def test_unsteered_logprob_is_the_mean_logprob_of_the_reply(tiny, direction):
+    model, tokenizer = tiny
+    requests = [Request(_messages(p), RowSteering(direction, 30.0)) for p in PROMPTS[:2]]
+    outs = generate(model, tokenizer, requests, GREEDY, LAYER, score_unsteered=True)
+    for request, out in zip(requests, outs):
+        prompt = tokenizer(
+            chat_prompt(tokenizer, request.messages), add_special_tokens=False, return_tensors="pt"
+        ).input_ids
+        ids = torch.cat([prompt, torch.tensor([out.token_ids])], dim=1)
+        with torch.no_grad():
+            logprobs = torch.log_softmax(model(input_ids=ids).logits[0, prompt.shape[1] - 1 : -1], dim=-1)
+        expected = logprobs.gather(1, torch.tensor(out.token_ids)[:, None]).mean().item()
+        assert out.unsteered_logprob == pytest.approx(expected, abs=1e-4)
+
+
+def test_system_text_is_folded_into_the_first_user_turn(tiny):
+    _, tokenizer = tiny
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    assert fold_system(messages) == [{"role": "user", "content": "Be brief.\n\nHi"}]
+    assert "Be brief.\n\nHi<end_of_turn>" in chat_prompt(tokenizer, messages)
+
+
+def test_out_of_memory_splits_the_batch_and_retries(tiny, monkeypatch):
+    model, tokenizer = tiny
+    real = generation.generate
+    sizes = []
+
+    def small_memory(model, tokenizer, requests, *args, **kwargs):
+        sizes.append(len(requests))
+        if len(requests) > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(model, tokenizer, requests, *args, **kwargs)
+
+    monkeypatch.setattr(generation, "generate", small_memory)
+    requests = [Request(_messages(p)) for p in PROMPTS[:3]]
+    outs = generation.generate_in_batches(model, tokenizer, requests, GREEDY, LAYER, batch_size=4)
+    assert sizes == [3, 1, 1, 1]
+    expected = [real(model, tokenizer, [r], GREEDY, LAYER)[0].token_ids for r in requests]
+    assert [o.token_ids for o in outs] == expected
