@@ -55,6 +55,8 @@ class Generation:
     input_tokens: int
     output_tokens: int
     token_ids: list[int] = field(repr=False)
+    stop_reason: str = "stop"
+    """"stop" (end of turn or a stop sequence) or "max_tokens"."""
     unsteered_logprob: float | None = None
     """Mean log-probability of the reply's tokens under the unsteered model (a fluency proxy)."""
 
@@ -189,9 +191,12 @@ def generate(
     for i in range(len(requests)):
         ids = new_tokens[i][reply_mask[i]].tolist()
         text = tokenizer.decode(ids, skip_special_tokens=True)
+        cut = _cut_at_stop(text, params.stop_seqs)
+        ended = bool(is_eos[i].any()) or cut != text or len(ids) < params.max_new_tokens
         generations.append(
             Generation(
-                text=_cut_at_stop(text, params.stop_seqs),
+                text=cut,
+                stop_reason="stop" if ended else "max_tokens",
                 input_tokens=int(batch["attention_mask"][i].sum()),
                 output_tokens=len(ids),
                 token_ids=ids,

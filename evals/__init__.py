@@ -1,0 +1,1 @@
+"""Inspect tasks, solvers and scorers for steering sweeps (absolute imports: tasks run as files)."""

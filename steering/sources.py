@@ -1,0 +1,96 @@
+"""Turning a steering spec into a direction tensor for one loaded model and layer."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from steering.directions import (
+    SaeRef,
+    check_sae_fits,
+    diff_of_means,
+    load_sae,
+    load_vector_file,
+    sae_feature_directions,
+)
+from steering.spec import SteeringSpec
+
+PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+
+
+def load_contrast(name_or_path: str) -> tuple[list[str], list[str]]:
+    """A contrast set: ``prompts/contrast/<name>.json`` or a path, with "positive" and "negative" lists."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PROMPTS_DIR / "contrast" / f"{name_or_path}.json"
+    if not path.is_file():
+        known = sorted(p.stem for p in (PROMPTS_DIR / "contrast").glob("*.json"))
+        raise ValueError(f"contrast set {name_or_path!r} not found: use a JSON file or one of {known}")
+    data = json.loads(path.read_text())
+    return list(data["positive"]), list(data["negative"])
+
+
+class DirectionSource:
+    """Resolves specs to direction vectors, caching each; keeps only the SAE decoder rows asked for."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        layer: int,
+        sae: SaeRef,
+        contrast: str = "french_english",
+        converter: Any = None,
+    ):
+        self.model, self.tokenizer, self.layer = model, tokenizer, layer
+        self.sae, self.contrast, self.converter = sae, contrast, converter
+        self._cache: dict[tuple, Tensor] = {}
+        self._lock = threading.Lock()
+
+    def _key(self, spec: SteeringSpec) -> tuple:
+        return (spec.vector, spec.feature if spec.vector == "sae" else None, spec.normalize)
+
+    def resolve(self, specs: list[SteeringSpec]) -> list[Tensor]:
+        with self._lock:
+            missing = sorted(
+                {s.feature for s in specs if s.vector == "sae" and self._key(s) not in self._cache},
+                key=int,
+            )
+            if missing:
+                self._load_sae_rows(missing)
+            return [self._resolve_one(spec) for spec in specs]
+
+    def _load_sae_rows(self, features: list[int]) -> None:
+        sae = load_sae(self.sae, converter=self.converter)
+        check_sae_fits(
+            d_in=sae.cfg.d_in,
+            hook_name=sae.cfg.metadata.hook_name,
+            hidden_size=self.model.config.hidden_size,
+            layer=self.layer,
+            sae_name=self.sae.name,
+        )
+        raw = sae_feature_directions(sae, features, sae_name=self.sae.name)
+        for feature, row in raw.rows.items():
+            self._cache[("sae", feature, False)] = row
+            self._cache[("sae", feature, True)] = row / row.norm()
+        del sae  # the encoder and the other 16k decoder rows are not kept
+
+    def _resolve_one(self, spec: SteeringSpec) -> Tensor:
+        key = self._key(spec)
+        if key not in self._cache:
+            if spec.vector == "diff_of_means":
+                positive, negative = load_contrast(self.contrast)
+                vector = diff_of_means(self.model, self.tokenizer, self.layer, positive, negative).cpu()
+            else:
+                vector = load_vector_file(spec.vector)
+            if vector.shape[0] != self.model.config.hidden_size:
+                raise ValueError(
+                    f"vector {spec.vector!r} has {vector.shape[0]} dimensions "
+                    f"but the model's hidden size is {self.model.config.hidden_size}"
+                )
+            self._cache[key] = vector / vector.norm() if spec.normalize else vector
+        return self._cache[key]

@@ -1,0 +1,65 @@
+"""The per-sample steering request that travels in ``GenerateConfig.extra_body["steering"]``.
+
+It is validated strictly because it is logged with every model call and is part of
+Inspect's cache key: a typo must fail loudly, not silently generate unsteered text.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from steering.methods import get_method
+
+VECTOR_SOURCES = ("sae", "diff_of_means")
+"""Named direction sources; any other ``vector`` value is a path to a .safetensors/.npy file."""
+
+
+@dataclass(frozen=True)
+class SteeringSpec:
+    alpha: float
+    method: str = "add"
+    feature: int | None = None
+    vector: str = "sae"
+    normalize: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float) or not math.isfinite(self.alpha):
+            raise ValueError(f"steering alpha must be a finite number, got {self.alpha!r}")
+        get_method(self.method)
+        if self.feature is not None and (isinstance(self.feature, bool) or not isinstance(self.feature, int)):
+            raise ValueError(f"steering feature must be an integer SAE feature id, got {self.feature!r}")
+        if self.vector == "sae" and self.feature is None:
+            raise ValueError(f"vector={self.vector!r} needs a feature id")
+        if not isinstance(self.vector, str) or not self.vector:
+            raise ValueError(
+                f"steering vector must be one of {list(VECTOR_SOURCES)} or a vector file path, got {self.vector!r}"
+            )
+        if not isinstance(self.normalize, bool):
+            raise ValueError(f"steering normalize must be true or false, got {self.normalize!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SteeringSpec:
+        if not isinstance(data, dict):
+            raise ValueError(f"steering must be a mapping, got {data!r}")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown steering keys {unknown}: valid keys are {sorted(known)}")
+        if "alpha" not in data:
+            raise ValueError("steering needs an alpha")
+        return cls(**data)
+
+
+def spec_from_extra_body(extra_body: dict[str, Any] | None) -> SteeringSpec | None:
+    """The steering of one generate call; None when the call asks for none (an unsteered model)."""
+    if not extra_body:
+        return None
+    unknown = sorted(set(extra_body) - {"steering"})
+    if unknown:
+        raise ValueError(f"unknown extra_body keys {unknown} for a steered model: only 'steering' is accepted")
+    return SteeringSpec.from_dict(extra_body["steering"])
