@@ -16,6 +16,7 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 
 _REPLY = re.compile(r"<reply>\n(.*)\n</reply>", re.DOTALL)
 MODES = ("length", "garbage", "flaky")
+DEFAULT_CONFIG = GenerateConfig()
 
 
 class StubGraderError(RuntimeError):
@@ -32,7 +33,7 @@ class StubGraderAPI(ModelAPI):
         model_name: str,
         base_url: str | None = None,
         api_key: str | None = None,
-        config: GenerateConfig = GenerateConfig(),
+        config: GenerateConfig = DEFAULT_CONFIG,
         **model_args: Any,
     ) -> None:
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)

@@ -29,6 +29,7 @@ from steering.spec import SteeringSpec, spec_from_extra_body
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 256
+DEFAULT_CONFIG = GenerateConfig()
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class SteeredModelAPI(ModelAPI):
         model_name: str,
         base_url: str | None = None,
         api_key: str | None = None,
-        config: GenerateConfig = GenerateConfig(),
+        config: GenerateConfig = DEFAULT_CONFIG,
         **model_args: Any,
     ) -> None:
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
