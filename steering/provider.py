@@ -217,8 +217,7 @@ class SteeredModelAPI(ModelAPI):
             "messages": messages,
             "steering": spec.to_dict() if spec else None,
             "generation": {**asdict(params), "seed": config.seed},
-            "layer": self.args.layer,
-            "positions": self.args.positions,
+            "provider": asdict(self.args),
         }
         future: Future = Future()
         self._ensure_worker()

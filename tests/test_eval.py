@@ -1,0 +1,143 @@
+"""End-to-end: the french task through Inspect on the tiny fixture model, graded offline."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from inspect_ai import eval as inspect_eval
+from inspect_ai.log import EvalLog, read_eval_log
+
+from evals.french import french
+from evals.stub_grader import length_grade
+
+REPO = Path(__file__).resolve().parents[1]
+FEATURE = 5
+ALPHAS = [0.0, 40.0]
+
+
+def _model_args(tiny_sae_dir: Path, **extra) -> dict:
+    return {"sae": str(tiny_sae_dir), "layer": 2, **extra}
+
+
+def _run(tiny_model_dir, tiny_sae_dir, log_dir, grader="stubgrader/length", model_args=None, **task_args) -> EvalLog:
+    task_args = {"alphas": ALPHAS, "n_prompts": 3, "feature": FEATURE, "max_tokens": 12, **task_args}
+    (log,) = inspect_eval(
+        french(**task_args),
+        model=f"steered/{tiny_model_dir}",
+        model_args=model_args or _model_args(tiny_sae_dir),
+        model_roles={"grader": grader},
+        log_dir=str(log_dir),
+        display="none",
+    )
+    return log
+
+
+@pytest.fixture(scope="module")
+def cli_log(tiny_model_dir, tiny_sae_dir, tmp_path_factory) -> EvalLog:
+    log_dir = tmp_path_factory.mktemp("cli-logs")
+    command = [
+        sys.executable, "-m", "inspect_ai", "eval", "evals/french.py",
+        "--model", f"steered/{tiny_model_dir}",
+        "-M", f"sae={tiny_sae_dir}", "-M", "layer=2",
+        "--model-role", "grader=stubgrader/length",
+        "-T", "alphas=0,40", "-T", "n_prompts=3", "-T", f"feature={FEATURE}", "-T", "max_tokens=12",
+        "--log-dir", str(log_dir), "--display", "plain",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (path,) = log_dir.glob("*.eval")
+    return read_eval_log(str(path))
+
+
+def test_cli_run_succeeds_with_every_sample_graded(cli_log):
+    # the CLI exits 0 even when the eval errored: the log's status is the witness
+    assert cli_log.status == "success", cli_log.error
+    assert len(cli_log.samples) == 3 * len(ALPHAS) * 2
+    seen = set()
+    for sample in cli_log.samples:
+        meta = sample.metadata
+        seen.add((meta["alpha"], meta["method"]))
+        assert meta["feature"] == FEATURE and meta["prompt_id"].startswith("p")
+        reply = sample.output.completion
+        for name in ("behavior", "fluency"):
+            assert sample.scores[name].value == length_grade(reply)
+            assert sample.scores[name].explanation == f"the reply has {len(reply)} characters"
+        assert 0.0 <= sample.scores["french_share"].value <= 1.0
+        assert sample.scores["unsteered_logprob"].value < 0
+    assert seen == {(a, m) for a in ALPHAS for m in ("add", "add_renorm")}
+
+
+def test_cli_run_logs_per_alpha_and_per_method_metrics(cli_log):
+    for score in cli_log.results.scores:
+        assert {"mean", "stderr", "alpha=0.0", "alpha=40.0", "add", "add_renorm"} <= set(score.metrics)
+    behavior = next(s for s in cli_log.results.scores if s.name == "behavior")
+    at_zero = [s.scores["behavior"].value for s in cli_log.samples if s.metadata["alpha"] == 0.0]
+    assert behavior.metrics["alpha=0.0"].value == pytest.approx(sum(at_zero) / len(at_zero))
+
+
+def test_steering_spec_is_in_the_logged_model_call_and_never_reaches_the_grader(cli_log):
+    for sample in cli_log.samples:
+        model_events = [e for e in sample.events if e.event == "model"]
+        steered = [e for e in model_events if e.model.startswith("steered/")]
+        graded = [e for e in model_events if e.model.startswith("stubgrader/")]
+        assert len(steered) == 1 and len(graded) == 2
+        request = steered[0].call.request
+        assert request["steering"] == {
+            "alpha": sample.metadata["alpha"],
+            "method": sample.metadata["method"],
+            "feature": FEATURE,
+            "vector": "sae",
+            "normalize": False,
+        }
+        assert request["provider"]["layer"] == 2
+        assert steered[0].config.extra_body == {"steering": request["steering"]}
+        assert all(e.config.extra_body is None for e in graded)
+
+
+def test_unparseable_grader_reply_is_unscored_with_the_judges_text(tiny_model_dir, tiny_sae_dir, tmp_path):
+    log = _run(tiny_model_dir, tiny_sae_dir, tmp_path, grader="stubgrader/garbage", alphas=[0], methods="add")
+    assert log.status == "success"
+    for sample in log.samples:
+        score = sample.scores["fluency"]
+        assert math.isnan(score.value)
+        assert score.explanation == "I cannot decide on a number for this one."
+    fluency = next(s for s in log.results.scores if s.name == "fluency")
+    assert math.isnan(fluency.metrics["mean"].value)
+    assert not math.isnan(next(s for s in log.results.scores if s.name == "french_share").metrics["mean"].value)
+
+
+def test_grader_exception_is_retried_not_dropped(tiny_model_dir, tiny_sae_dir, tmp_path):
+    log = _run(tiny_model_dir, tiny_sae_dir, tmp_path, grader="stubgrader/flaky", alphas=[0], methods="add")
+    assert log.status == "success"
+    for sample in log.samples:
+        assert sample.scores["behavior"].value == length_grade(sample.output.completion)
+        calls = [e for e in sample.events if e.event == "model" and e.model == "stubgrader/flaky"]
+        # Inspect records the failed attempt as its own event, then the retry that succeeded
+        assert "transient failure" in calls[0].error
+        assert [e.error for e in calls[1:]] == [None, None]
+
+
+def test_concurrent_mixed_batches_match_single_sample_runs(tiny_model_dir, tiny_sae_dir, tmp_path):
+    greedy = {"alphas": [-40, 0, 40], "methods": "add,add_renorm", "temperature": 0.0, "judge": False}
+    batched = _run(
+        tiny_model_dir, tiny_sae_dir, tmp_path / "b", model_args=_model_args(tiny_sae_dir, batch_size=8), **greedy
+    )
+    alone = _run(
+        tiny_model_dir, tiny_sae_dir, tmp_path / "a", model_args=_model_args(tiny_sae_dir, batch_size=1), **greedy
+    )
+    assert batched.status == alone.status == "success"
+    texts = {s.id: s.output.completion for s in alone.samples}
+    assert len(texts) == 18
+    assert {s.id: s.output.completion for s in batched.samples} == texts
+    # and the alphas really change the text
+    assert len({s.output.completion for s in batched.samples if s.id.startswith("p01/add/")}) > 1
+
+
+def test_bad_feature_fails_with_the_valid_range(tiny_model_dir, tiny_sae_dir, tmp_path):
+    log = _run(tiny_model_dir, tiny_sae_dir, tmp_path, feature=256, alphas=[1], methods="add", n_prompts=1)
+    assert log.status == "error"
+    assert "feature 256 is out of range" in log.error.message and "(0..255)" in log.error.message

@@ -1,0 +1,65 @@
+import pytest
+
+from steering.provider import ProviderArgs, SteeredModelAPI
+from steering.spec import SteeringSpec, spec_from_extra_body
+
+
+def test_constructing_the_provider_loads_nothing():
+    # Inspect constructs providers for model-info lookups; a missing model must not matter yet
+    api = SteeredModelAPI("no/such-model", layer=3)
+    assert api._loaded is None and api._worker is None
+    assert api.args.layer == 3 and api.args.sae_release == "gemma-scope-2b-pt-res-canonical"
+
+
+def test_unknown_model_args_are_rejected_with_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown model args \['layers'\].*'layer'"):
+        ProviderArgs.parse({"layers": 3})
+    with pytest.raises(ValueError, match="unknown positions 'prompt'"):
+        ProviderArgs.parse({"positions": "prompt"})
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        ProviderArgs.parse({"batch_size": 0})
+
+
+def test_extra_body_steering_is_validated_strictly():
+    assert spec_from_extra_body(None) is None
+    spec = spec_from_extra_body({"steering": {"alpha": 3, "method": "add_renorm", "feature": 12332}})
+    assert spec == SteeringSpec(alpha=3, method="add_renorm", feature=12332)
+    with pytest.raises(ValueError, match=r"unknown steering keys \['strength'\]"):
+        spec_from_extra_body({"steering": {"alpha": 1, "feature": 1, "strength": 2}})
+    with pytest.raises(ValueError, match=r"unknown extra_body keys \['temperature'\]"):
+        spec_from_extra_body({"steering": {"alpha": 1, "feature": 1}, "temperature": 1})
+    with pytest.raises(ValueError, match="steering alpha must be a finite number, got nan"):
+        SteeringSpec(alpha=float("nan"), feature=1)
+    with pytest.raises(ValueError, match="vector='sae' needs a feature id"):
+        SteeringSpec(alpha=1.0)
+    with pytest.raises(ValueError, match="unknown steering method 'bogus'"):
+        SteeringSpec(alpha=1.0, feature=1, method="bogus")
+
+
+def test_direction_source_keeps_only_the_rows_asked_for_and_checks_the_layer(tiny, tiny_sae_dir, tiny_sae):
+    from steering.directions import SaeRef
+    from steering.sources import DirectionSource
+
+    model, tokenizer = tiny
+    source = DirectionSource(model, tokenizer, 2, SaeRef(str(tiny_sae_dir), release=None))
+    raw, unit = source.resolve([SteeringSpec(alpha=1, feature=9), SteeringSpec(alpha=1, feature=9, normalize=True)])
+    assert raw.data_ptr() != tiny_sae.W_dec.data_ptr()
+    assert (raw == tiny_sae.W_dec[9]).all() and abs(unit.norm().item() - 1) < 1e-6
+    assert {key[1] for key in source._cache} == {9}
+    wrong_layer = DirectionSource(model, tokenizer, 1, SaeRef(str(tiny_sae_dir), release=None))
+    with pytest.raises(ValueError, match="trained on layer 2 .* but steering is set to layer 1"):
+        wrong_layer.resolve([SteeringSpec(alpha=1, feature=9)])
+
+
+def test_difference_of_means_direction_from_the_shipped_contrast_set(tiny):
+    from steering.directions import SaeRef
+    from steering.sources import DirectionSource, load_contrast
+
+    positive, negative = load_contrast("french_english")
+    assert len(positive) == len(negative) >= 20
+    model, tokenizer = tiny
+    source = DirectionSource(model, tokenizer, 2, SaeRef("unused"))
+    (vector,) = source.resolve([SteeringSpec(alpha=1, vector="diff_of_means")])
+    assert vector.shape == (64,) and vector.norm() > 0
+    with pytest.raises(ValueError, match="contrast set 'klingon' not found"):
+        load_contrast("klingon")
