@@ -1,0 +1,146 @@
+"""The curves pipeline on real logs of the tiny model, graded by a stub whose grade is a known function."""
+
+from __future__ import annotations
+
+import shutil
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+from inspect_ai import Task
+from inspect_ai import eval as inspect_eval
+from inspect_ai.dataset import Sample
+from inspect_ai.solver import generate
+
+from evals.curves import CurvesError, load_table, main, write_outputs
+from evals.french import french
+from evals.stub_grader import length_grade
+
+ALPHAS = [-40.0, 0.0, 40.0]
+METHODS = ["add", "add_renorm"]
+
+
+def _sweep(model_dir, sae_dir, log_dir, grader="stubgrader/length", **task_args):
+    args = {"alphas": ALPHAS, "methods": METHODS, "n_prompts": 4, "feature": 5, "max_tokens": 16, "temperature": 0}
+    (log,) = inspect_eval(
+        french(**{**args, **task_args}),
+        model=f"steered/{model_dir}",
+        model_args={"sae": str(sae_dir), "layer": 2},
+        model_roles={"grader": grader},
+        log_dir=str(log_dir),
+        display="none",
+    )
+    assert log.status == "success"
+    return log
+
+
+@pytest.fixture(scope="module")
+def sweep(tiny_model_dir, tiny_sae_dir, tmp_path_factory):
+    log_dir = tmp_path_factory.mktemp("sweep-logs")
+    log = _sweep(tiny_model_dir, tiny_sae_dir, log_dir)
+    out = tmp_path_factory.mktemp("curves")
+    return log, log_dir, out, write_outputs([log_dir], out)
+
+
+def _hand_grades(log):
+    """{(method, alpha, prompt_id): length grade of the reply}, computed from the log by hand."""
+    return {
+        (s.metadata["method"], s.metadata["alpha"], s.metadata["prompt_id"]): length_grade(s.output.completion)
+        for s in log.samples
+    }
+
+
+def test_summary_means_and_counts_equal_a_hand_computation(sweep):
+    log, _, _, result = sweep
+    grades = _hand_grades(log)
+    summary = result["summary"]
+    assert len(result["table"]) == len(ALPHAS) * len(METHODS) * 4
+    for method in METHODS:
+        for alpha in ALPHAS:
+            values = [g for (m, a, _), g in grades.items() if (m, a) == (method, alpha)]
+            for scorer in ("behavior", "fluency"):
+                row = summary[(summary.method == method) & (summary.alpha == alpha) & (summary.scorer == scorer)]
+                assert row["n"].item() == 4 and row["n_unscored"].item() == 0
+                assert row["mean"].item() == pytest.approx(np.mean(values))
+                assert row["sem"].item() == pytest.approx(np.std(values, ddof=1) / 2)
+            combined = summary[(summary.method == method) & (summary.alpha == alpha) & (summary.scorer == "combined")]
+            assert combined["mean"].item() == pytest.approx(((np.mean(values) - 1) / 9) ** 2)
+
+
+def test_best_alpha_is_picked_on_half_the_prompts_and_reported_on_the_other(sweep):
+    log, _, _, result = sweep
+    grades = _hand_grades(log)
+
+    def objective(method, prompts):
+        means = {a: np.mean([grades[(method, a, p)] for p in prompts]) for a in ALPHAS}
+        return {a: ((m - 1) / 9) ** 2 for a, m in means.items()}
+
+    for method in METHODS:
+        select, report, every = objective(method, ["p00", "p02"]), objective(method, ["p01", "p03"]), None
+        every = objective(method, ["p00", "p01", "p02", "p03"])
+        picked = max(ALPHAS, key=lambda a: (select[a], -ALPHAS.index(a)))
+        row = result["best"][result["best"].method == method].iloc[0]
+        assert row["alpha_heldout"] == picked
+        assert row["score_heldout"] == pytest.approx(report[picked])
+        assert row["score_insample"] == pytest.approx(max(every.values()))
+        assert (row["n_select_prompts"], row["n_report_prompts"]) == (2, 2)
+
+
+def test_plots_are_real_images_whose_points_match_the_summary(sweep):
+    _, _, out, result = sweep
+    plots = {p.scorer: p for p in result["plots"]}
+    assert {"behavior", "fluency", "combined", "french_share", "unsteered_logprob"} <= set(plots)
+    summary = result["summary"]
+    for scorer, plot in plots.items():
+        image = matplotlib.image.imread(plot.path)
+        assert image.shape[:2] == (500, 800)
+        assert image[..., :3].std() > 0.05, f"{plot.path.name} looks blank"
+        assert set(plot.points) == set(METHODS)
+        for method, points in plot.points.items():
+            rows = summary[(summary.scorer == scorer) & (summary.method == method)].sort_values("alpha")
+            assert [x for x, _ in points] == rows["alpha"].tolist()
+            assert np.allclose([y for _, y in points], rows["mean"].to_numpy(dtype=float), equal_nan=True)
+    for name in ("samples.csv", "summary.csv", "summary.md", "best_alpha.csv"):
+        assert (out / name).stat().st_size > 0
+
+
+def test_copied_or_resumed_logs_are_not_double_counted(sweep, tmp_path):
+    _, log_dir, _, result = sweep
+    (log_file,) = log_dir.glob("*.eval")
+    shutil.copy(log_file, tmp_path / "copy.eval")
+    table = load_table([log_dir, tmp_path])
+    assert len(table) == len(result["table"])
+
+
+def test_unscored_grades_are_counted_not_averaged(tiny_model_dir, tiny_sae_dir, tmp_path):
+    _sweep(tiny_model_dir, tiny_sae_dir, tmp_path / "logs", grader="stubgrader/garbage", alphas=[0], methods="add")
+    result = write_outputs([tmp_path / "logs"], tmp_path / "out")
+    fluency = result["summary"][result["summary"].scorer == "fluency"].iloc[0]
+    assert (fluency["n"], fluency["n_unscored"]) == (0, 4)
+    assert pd.isna(fluency["mean"])
+    assert "| french | " in result["report"].split("## Unscored samples")[1].split("## Mean")[0]
+
+
+def test_different_models_are_kept_apart(sweep, tiny_model_dir, tiny_sae_dir, tmp_path):
+    _, log_dir, _, _ = sweep
+    other = shutil.copytree(tiny_model_dir, tmp_path / "other-model")
+    _sweep(other, tiny_sae_dir, tmp_path / "logs", alphas=[0], methods="add")
+    result = write_outputs([log_dir, tmp_path / "logs"], tmp_path / "out")
+    assert result["summary"]["model"].nunique() == 2
+    other_rows = result["summary"][result["summary"]["model"] == f"steered/{other}"]
+    assert set(other_rows["alpha"]) == {0.0} and set(other_rows["n"].dropna()) == {4}
+    assert len({p.path for p in result["plots"]}) == len(result["plots"]) == 10
+
+
+def test_missing_logs_or_metadata_give_clear_errors(tmp_path, capsys):
+    with pytest.raises(CurvesError, match="no .eval or .json logs found"):
+        load_table([tmp_path])
+    with pytest.raises(CurvesError, match="does not exist"):
+        load_table([tmp_path / "nope"])
+    plain = Task(dataset=[Sample(input="hi")], solver=generate())
+    inspect_eval(plain, model="stubgrader/length", log_dir=str(tmp_path / "plain"), display="none")
+    with pytest.raises(CurvesError, match=r"missing \[\"metadata 'alpha'\", \"metadata 'method'\"\]"):
+        load_table([tmp_path / "plain"])
+    assert main([str(tmp_path / "plain"), "--out", str(tmp_path / "o")]) == 2
+    assert "metadata 'alpha'" in capsys.readouterr().err
