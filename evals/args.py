@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from steering.methods import METHODS
+from steering.spec import VECTOR_SOURCES
 
 
 def default_alphas() -> list[float]:
@@ -56,6 +57,19 @@ def parse_methods(value: Any) -> list[str]:
     if not methods:
         raise ValueError(f"methods is empty: use some of {sorted(METHODS)}")
     return list(dict.fromkeys(methods))
+
+
+def parse_vectors(value: Any) -> list[str]:
+    """Direction sources to sweep side by side: "sae", "sae_ts", "diff_of_means" or vector file paths."""
+    vectors = [str(v) for v in _as_list(value)]
+    if not vectors:
+        raise ValueError("vector is empty: use sae, sae_ts, diff_of_means or a .safetensors/.npy path")
+    for vector in vectors:
+        if vector not in VECTOR_SOURCES and not vector.endswith((".safetensors", ".npy")):
+            raise ValueError(
+                f"unknown vector {vector!r}: use one of {list(VECTOR_SOURCES)} or a .safetensors/.npy path"
+            )
+    return list(dict.fromkeys(vectors))
 
 
 def parse_int(value: Any, name: str, minimum: int = 0) -> int:

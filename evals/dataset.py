@@ -31,10 +31,10 @@ def sweep_dataset(
     alphas: list[float],
     methods: list[str],
     feature: int | None,
-    vector: str = "sae",
+    vectors: list[str] | None = None,
     name: str = "sweep",
 ) -> MemoryDataset:
-    """Stable ids (``prompt/method/alpha``) let a resumed or retried run line samples up."""
+    """Stable ids (``prompt/method/vector/alpha``) let a resumed or retried run line samples up."""
     samples = [
         Sample(
             id=f"{record['id']}/{method}/{vector}/{alpha_label(alpha)}",
@@ -47,6 +47,7 @@ def sweep_dataset(
                 "vector": vector,
             },
         )
+        for vector in vectors or ["sae"]
         for method in methods
         for alpha in alphas
         for record in prompts

@@ -17,7 +17,8 @@ def french(
     alphas: str | list[float] | float | None = None,
     methods: str | list[str] = "add,add_renorm",
     feature: int = FRENCH_FEATURE,
-    vector: str = "sae",
+    vector: str | list[str] = "sae",
+    normalize: bool = False,
     criterion: str = criteria()["french"],
     n_prompts: int | None = None,
     prompts: str | None = None,
@@ -32,7 +33,9 @@ def french(
         alphas: steering strengths; default np.linspace(-300, 300, 20) plus 0.
         methods: steering methods, e.g. "add,add_renorm" (see steering.methods).
         feature: SAE feature id (default 12332, "French", in the provider's SAE).
-        vector: "sae" (the feature's raw decoder row), "diff_of_means", or a .safetensors/.npy path.
+        vector: direction source(s), swept side by side: "sae" (the feature's raw decoder row), "sae_ts"
+            (the SAE-TS vector targeting the feature; unit norm), "diff_of_means", or a .safetensors/.npy path.
+        normalize: scale every direction to unit norm (compare "sae" and "sae_ts" at equal alpha).
         criterion: the behavioural judge's criterion sentence.
         n_prompts: use only the first n prompts.
         prompts: a JSONL file of {"id", "prompt"} records (default prompts/instructions.jsonl).
@@ -48,6 +51,7 @@ def french(
         alphas=alphas,
         methods=methods,
         vector=vector,
+        normalize=normalize,
         prompts=prompts,
         n_prompts=n_prompts,
         judge=judge,

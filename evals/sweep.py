@@ -8,7 +8,7 @@ from inspect_ai import Task
 from inspect_ai.model import GenerateConfig
 from inspect_ai.scorer import Scorer
 
-from evals.args import parse_alphas, parse_int, parse_methods
+from evals.args import parse_alphas, parse_int, parse_methods, parse_vectors
 from evals.dataset import load_prompts, sweep_dataset
 from evals.scorers import behavior, fluency, unsteered_logprob
 from evals.solvers import steer
@@ -21,7 +21,8 @@ def sweep_task(
     feature: int | None,
     alphas: Any = None,
     methods: Any = "add,add_renorm",
-    vector: str = "sae",
+    vector: Any = "sae",
+    normalize: Any = False,
     prompts: str | None = None,
     n_prompts: Any = None,
     judge: bool = True,
@@ -32,22 +33,26 @@ def sweep_task(
 ) -> Task:
     """A prompts x alphas x methods sweep scored for the behaviour, fluency and the fluency proxy."""
     feature = None if feature is None else parse_int(feature, "feature")
-    if vector == "sae" and feature is None:
-        raise ValueError("vector='sae' needs a feature id (e.g. -T feature=12332)")
+    vectors = parse_vectors(vector)
+    for needs_feature in {"sae", "sae_ts"} & set(vectors):
+        if feature is None:
+            raise ValueError(f"vector={needs_feature!r} needs a feature id (e.g. -T feature=12332)")
+    if not isinstance(normalize, bool):
+        raise ValueError(f"normalize must be true or false, got {normalize!r}")
     limit = None if n_prompts is None else parse_int(n_prompts, "n_prompts", minimum=1)
     scorers: list[Scorer] = [behavior(criterion), fluency()] if judge else []
     scorers += [*(extra_scorers or []), unsteered_logprob()]
     return Task(
         name=name,
         dataset=sweep_dataset(
-            load_prompts(prompts, limit), parse_alphas(alphas), parse_methods(methods), feature, vector, name
+            load_prompts(prompts, limit), parse_alphas(alphas), parse_methods(methods), feature, vectors, name
         ),
-        solver=steer(),
+        solver=steer(normalize=normalize),
         scorer=scorers,
         config=GenerateConfig(
             max_tokens=parse_int(max_tokens, "max_tokens", minimum=1),
             temperature=float(temperature),
             seed=parse_int(seed, "seed"),
         ),
-        metadata={"criterion": criterion, "feature": feature, "vector": vector},
+        metadata={"criterion": criterion, "feature": feature, "vectors": vectors, "normalize": normalize},
     )

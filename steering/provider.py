@@ -42,6 +42,8 @@ class ProviderArgs:
     sae: str | None = None
     """A local SAE folder (sae-lens ``save_model`` layout); overrides sae_release/sae_id."""
     contrast: str = "french_english"
+    sae_ts: str | None = None
+    """A fitted SAE-TS approximator (.safetensors); default: the one `python -m steering.sae_ts fit` saves."""
     device: str | None = None
     dtype: str | None = None
     batch_size: int = 16
@@ -118,11 +120,16 @@ class SteeredModelAPI(ModelAPI):
                 if self.args.sae
                 else SaeRef(self.args.sae_id, self.args.sae_release)
             )
-            self._loaded = (
+            source = DirectionSource(
                 model,
                 tokenizer,
-                DirectionSource(model, tokenizer, self.args.layer, sae, self.args.contrast),
+                self.args.layer,
+                sae,
+                self.args.contrast,
+                sae_ts=self.args.sae_ts,
+                model_name=self.args.model_path or self.model_name,
             )
+            self._loaded = (model, tokenizer, source)
         return self._loaded
 
     # --- batching ---

@@ -7,10 +7,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from steering.directions import (
     SaeRef,
+    check_feature,
     check_sae_fits,
     diff_of_means,
     load_sae,
@@ -45,14 +47,17 @@ class DirectionSource:
         sae: SaeRef,
         contrast: str = "french_english",
         converter: Any = None,
+        sae_ts: str | None = None,
+        model_name: str = "",
     ):
         self.model, self.tokenizer, self.layer = model, tokenizer, layer
         self.sae, self.contrast, self.converter = sae, contrast, converter
+        self.sae_ts, self.model_name = sae_ts, model_name
         self._cache: dict[tuple, Tensor] = {}
         self._lock = threading.Lock()
 
     def _key(self, spec: SteeringSpec) -> tuple:
-        return (spec.vector, spec.feature if spec.vector == "sae" else None, spec.normalize)
+        return (spec.vector, spec.feature if spec.vector in ("sae", "sae_ts") else None, spec.normalize)
 
     def resolve(self, specs: list[SteeringSpec]) -> list[Tensor]:
         with self._lock:
@@ -79,12 +84,32 @@ class DirectionSource:
             self._cache[("sae", feature, True)] = row / row.norm()
         del sae  # the encoder and the other 16k decoder rows are not kept
 
+    def _sae_ts_vector(self, feature: int) -> Tensor:
+        """The SAE-TS vector (unit norm) targeting one feature, from a fitted effect approximator."""
+        from steering.sae_ts import Approximator, approximator_path
+
+        path = Path(self.sae_ts) if self.sae_ts else approximator_path(self.model_name, self.sae, self.layer)
+        if not path.is_file():
+            raise ValueError(
+                f"no SAE-TS approximator at {path}: fit one with "
+                f"python -m steering.sae_ts fit --model {self.model_name} --layer {self.layer} "
+                + (f"--sae {self.sae.sae_id}" if self.sae.release is None else f"--sae-id {self.sae.sae_id}")
+            )
+        approximator = Approximator.load(path)
+        d_sae = approximator.b.shape[0]
+        check_feature(feature, d_sae, f"the SAE-TS approximator {path.name}")
+        target = torch.zeros(d_sae)
+        target[feature] = 1.0
+        return approximator.targeted_vector(target)
+
     def _resolve_one(self, spec: SteeringSpec) -> Tensor:
         key = self._key(spec)
         if key not in self._cache:
             if spec.vector == "diff_of_means":
                 positive, negative = load_contrast(self.contrast)
                 vector = diff_of_means(self.model, self.tokenizer, self.layer, positive, negative).cpu()
+            elif spec.vector == "sae_ts":
+                vector = self._sae_ts_vector(spec.feature)
             else:
                 vector = load_vector_file(spec.vector)
             if vector.shape[0] != self.model.config.hidden_size:

@@ -12,7 +12,7 @@ from typing import Any
 
 from steering.methods import get_method
 
-VECTOR_SOURCES = ("sae", "diff_of_means")
+VECTOR_SOURCES = ("sae", "sae_ts", "diff_of_means")
 """Named direction sources; any other ``vector`` value is a path to a .safetensors/.npy file."""
 
 
@@ -30,7 +30,7 @@ class SteeringSpec:
         get_method(self.method)
         if self.feature is not None and (isinstance(self.feature, bool) or not isinstance(self.feature, int)):
             raise ValueError(f"steering feature must be an integer SAE feature id, got {self.feature!r}")
-        if self.vector == "sae" and self.feature is None:
+        if self.vector in ("sae", "sae_ts") and self.feature is None:
             raise ValueError(f"vector={self.vector!r} needs a feature id")
         if not isinstance(self.vector, str) or not self.vector:
             raise ValueError(

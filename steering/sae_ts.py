@@ -1,0 +1,361 @@
+"""SAE-Targeted Steering (Chalnev, Siu & Conmy, arXiv 2411.02193).
+
+1. Measure what candidate directions do: steer at layer L with each unit vector (SAE decoder rows and
+   random directions), generate short continuations of neutral prompts, then encode layer L of the
+   *unsteered* model over that text with the SAE. effect = mean feature activations of the steered
+   text minus those of unsteered text. The vector itself is gone when the text is encoded, so the
+   effect is what steering did to the text, not the SAE's reading of the added vector.
+2. Fit a linear map direction -> effect (with bias) and report its held-out R^2.
+3. For target feature weights t, the SAE-TS vector is normalize(normalize(W t) - normalize(W b)):
+   the direction whose predicted effect points at t, minus the part every direction causes anyway.
+
+Scale rule (the paper's): each unit candidate is scaled until the language-model loss on reference
+text rises by ``loss_increase`` nats per token (bisection), so candidates are compared at equal harm.
+
+python -m steering.sae_ts fit --model google/gemma-2-2b-it --layer 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from steering.directions import SaeRef, check_sae_fits, load_sae
+from steering.generation import GenerationParams, Request, chat_prompt, generate
+from steering.hooks import RowSteering, decoder_layers, steering_hook
+
+logger = logging.getLogger(__name__)
+PROMPTS_FILE = Path(__file__).resolve().parents[1] / "prompts" / "sae_ts" / "measurement.json"
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    layer: int
+    n_features: int = 128
+    """Decoder rows used as candidates (a random subset of the SAE's features)."""
+    n_random: int = 128
+    """Random unit directions used as candidates."""
+    max_new_tokens: int = 32
+    loss_increase: float = 1.0
+    seed: int = 0
+
+
+@dataclass
+class Approximator:
+    """effect ≈ direction @ W + b, for unit directions at their loss-matched scale."""
+
+    W: Tensor  # (d_model, d_sae)
+    b: Tensor  # (d_sae,)
+    meta: dict[str, str]
+
+    def predict(self, directions: Tensor) -> Tensor:
+        return directions @ self.W + self.b
+
+    def targeted_vector(self, target: Tensor) -> Tensor:
+        """SAE-TS: normalize(normalize(W t) - normalize(W b)), W used from effects back to directions."""
+        toward = self.W @ target
+        common = self.W @ self.b
+        vector = toward / toward.norm() - common / common.norm()
+        return vector / vector.norm()
+
+    def save(self, path: str | Path) -> None:
+        from safetensors.torch import save_file
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        save_file({"W": self.W.contiguous(), "b": self.b.contiguous()}, str(path), metadata=self.meta)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Approximator:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            return cls(f.get_tensor("W"), f.get_tensor("b"), dict(f.metadata() or {}))
+
+
+def approximator_path(model: str, sae: SaeRef, layer: int) -> Path:
+    """Where a fit is kept: one file per (model, SAE, layer)."""
+    from steering.models import cache_dir
+
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{model}__{sae.name}__layer{layer}").strip("-")
+    return cache_dir() / "sae_ts" / f"{slug}.safetensors"
+
+
+def measurement_texts() -> tuple[list[str], list[str]]:
+    data = json.loads(PROMPTS_FILE.read_text())
+    return data["prompts"], data["reference"]
+
+
+@torch.no_grad()
+def reference_loss(model: Any, batch: Any, layer: int, direction: Tensor | None, scale: float) -> float:
+    rows = [None if direction is None else RowSteering(direction, scale)] * batch["input_ids"].shape[0]
+    with steering_hook(model, layer, rows):
+        logits = model(**batch).logits[:, :-1].float()
+    targets = batch["input_ids"][:, 1:]
+    mask = batch["attention_mask"][:, 1:].bool()
+    losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    return float(losses[mask].mean())
+
+
+def loss_matched_scale(
+    model: Any, batch: Any, layer: int, direction: Tensor, base_loss: float, increase: float, max_scale: float
+) -> float:
+    """The scale at which steering raises the reference loss by ``increase`` (bisection, 12 steps)."""
+    if reference_loss(model, batch, layer, direction, max_scale) - base_loss < increase:
+        return max_scale
+    low, high = 0.0, max_scale
+    for _ in range(12):
+        middle = (low + high) / 2
+        if reference_loss(model, batch, layer, direction, middle) - base_loss < increase:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+@torch.no_grad()
+def feature_activations(
+    model: Any, tokenizer: Any, sae: Any, layer: int, prompts: list[str], replies: list[list[int]]
+) -> Tensor:
+    """Mean SAE activations over the reply tokens, read from layer L of the unsteered model."""
+    rows = []
+    for prompt, reply in zip(prompts, replies):
+        prefix = tokenizer(chat_prompt(tokenizer, [{"role": "user", "content": prompt}]), add_special_tokens=False)
+        rows.append((prefix["input_ids"], reply))
+    length = max(len(p) + len(r) for p, r in rows)
+    pad = tokenizer.pad_token_id
+    ids = torch.full((len(rows), length), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    reply_mask = torch.zeros_like(ids, dtype=torch.bool)
+    for i, (prefix, reply) in enumerate(rows):
+        sequence = prefix + reply
+        ids[i, length - len(sequence) :] = torch.tensor(sequence)
+        mask[i, length - len(sequence) :] = 1
+        reply_mask[i, length - len(reply) :] = len(reply) > 0
+    seen: list[Tensor] = []
+    handle = decoder_layers(model)[layer].register_forward_hook(lambda m, a, out: seen.append(out))
+    try:
+        position_ids = (mask.cumsum(1) - 1).clamp_min(0)
+        model(
+            input_ids=ids.to(model.device),
+            attention_mask=mask.to(model.device),
+            position_ids=position_ids.to(model.device),
+        )
+    finally:
+        handle.remove()
+    hidden = seen[0][0] if isinstance(seen[0], tuple) else seen[0]
+    acts = sae.encode(hidden[reply_mask.to(hidden.device)].to(sae.W_dec.dtype))
+    return acts.mean(dim=0).float().cpu() if len(acts) else torch.zeros(sae.cfg.d_sae)
+
+
+class EffectMeter:
+    """Measures candidate directions against one model, SAE and layer, with fixed prompts and seeds."""
+
+    def __init__(self, model: Any, tokenizer: Any, sae: Any, config: MeasureConfig):
+        self.model, self.tokenizer, self.sae, self.config = model, tokenizer, sae, config
+        self.prompts, reference = measurement_texts()
+        self.reference = tokenizer(reference, return_tensors="pt", padding=True).to(model.device)
+        self.base_loss = reference_loss(model, self.reference, config.layer, None, 0.0)
+        self.params = GenerationParams(max_new_tokens=config.max_new_tokens, temperature=1.0, top_k=50, top_p=0.3)
+        self.baseline = self._activations(None)
+        self.max_scale = 4 * self._mean_token_norm()
+
+    def _mean_token_norm(self) -> float:
+        seen: list[Tensor] = []
+        layer = decoder_layers(self.model)[self.config.layer]
+        handle = layer.register_forward_hook(lambda m, a, out: seen.append(out))
+        try:
+            with torch.no_grad():
+                self.model(**self.reference)
+        finally:
+            handle.remove()
+        hidden = seen[0][0] if isinstance(seen[0], tuple) else seen[0]
+        keep = self.reference["attention_mask"].bool().clone()
+        keep[:, 0] = False  # the first token is an attention sink with an outsized norm
+        return float(hidden[keep].float().norm(dim=-1).mean())
+
+    def _activations(self, steering: RowSteering | None) -> Tensor:
+        requests = [
+            Request([{"role": "user", "content": p}], steering, seed=self.config.seed + i)
+            for i, p in enumerate(self.prompts)
+        ]
+        replies = generate(self.model, self.tokenizer, requests, self.params, self.config.layer)
+        return feature_activations(
+            self.model, self.tokenizer, self.sae, self.config.layer, self.prompts, [r.token_ids for r in replies]
+        )
+
+    def scale_for(self, unit: Tensor) -> float:
+        return loss_matched_scale(
+            self.model,
+            self.reference,
+            self.config.layer,
+            unit,
+            self.base_loss,
+            self.config.loss_increase,
+            self.max_scale,
+        )
+
+    def effect(self, unit: Tensor, scale: float | None = None) -> tuple[Tensor, float]:
+        """(effect on every SAE feature, scale used) for one unit direction."""
+        scale = self.scale_for(unit) if scale is None else scale
+        return self._activations(RowSteering(unit, scale)) - self.baseline, scale
+
+
+def candidate_directions(sae: Any, config: MeasureConfig) -> tuple[Tensor, list[str]]:
+    """Unit decoder rows of a random subset of features, then random unit vectors."""
+    generator = torch.Generator().manual_seed(config.seed)
+    d_sae, d_in = sae.W_dec.shape
+    features = torch.randperm(d_sae, generator=generator)[: config.n_features]
+    rows = sae.W_dec[features].detach().float().cpu()
+    randoms = torch.randn(config.n_random, d_in, generator=generator)
+    directions = torch.cat([rows, randoms])
+    labels = [f"feature:{int(f)}" for f in features] + [f"random:{i}" for i in range(config.n_random)]
+    return directions / directions.norm(dim=1, keepdim=True), labels
+
+
+def measure_effects(meter: EffectMeter, directions: Tensor, checkpoint: Path | None = None) -> tuple[Tensor, Tensor]:
+    """(effects (n, d_sae), scales (n,)), resuming from ``checkpoint`` and saving to it as it goes."""
+    from safetensors.torch import load_file, save_file
+    from tqdm.auto import tqdm
+
+    effects: list[Tensor] = []
+    scales: list[float] = []
+    if checkpoint is not None and checkpoint.exists():
+        saved = load_file(str(checkpoint))
+        if torch.equal(saved["directions"], directions[: len(saved["directions"])]):
+            effects, scales = list(saved["effects"]), saved["scales"].tolist()
+    for i in tqdm(
+        range(len(effects), len(directions)), desc="measuring effects", initial=len(effects), total=len(directions)
+    ):
+        effect, scale = meter.effect(directions[i].to(meter.model.device))
+        effects.append(effect)
+        scales.append(scale)
+        if checkpoint is not None and (i % 16 == 15 or i == len(directions) - 1):
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            save_file(
+                {
+                    "directions": directions[: len(effects)].contiguous(),
+                    "effects": torch.stack(effects),
+                    "scales": torch.tensor(scales),
+                },
+                str(checkpoint),
+            )
+    return torch.stack(effects), torch.tensor(scales)
+
+
+@dataclass(frozen=True)
+class Fit:
+    approximator: Approximator
+    r2_heldout: float
+    r2_mean_only: float
+
+
+def r2(truth: Tensor, predicted: Tensor) -> float:
+    """Coefficient of determination over every (candidate, feature) cell."""
+    total = ((truth - truth.mean(dim=0)) ** 2).sum()
+    return float(1 - ((truth - predicted) ** 2).sum() / total)
+
+
+def _ridge(directions: Tensor, effects: Tensor, ridge: float) -> tuple[Tensor, Tensor]:
+    x = torch.cat([directions, torch.ones(len(directions), 1)], dim=1).double()
+    penalty = torch.eye(x.shape[1], dtype=torch.float64) * ridge
+    penalty[-1, -1] = 0  # the bias is not shrunk
+    solution = torch.linalg.solve(x.T @ x + penalty, x.T @ effects.double())
+    return solution[:-1].float(), solution[-1].float()
+
+
+def fit_approximator(
+    directions: Tensor, effects: Tensor, meta: dict[str, str], ridge: float = 1.0, holdout: float = 0.2, seed: int = 0
+) -> Fit:
+    """Least squares with a small ridge; R^2 on held-out candidates against predicting the training mean."""
+    order = torch.randperm(len(directions), generator=torch.Generator().manual_seed(seed))
+    n_test = max(1, int(len(directions) * holdout))
+    test, train = order[:n_test], order[n_test:]
+    W, b = _ridge(directions[train], effects[train], ridge)
+    heldout = r2(effects[test], directions[test] @ W + b)
+    mean_only = r2(effects[test], effects[train].mean(dim=0).expand_as(effects[test]))
+    W_all, b_all = _ridge(directions, effects, ridge)
+    meta = {
+        **meta,
+        "r2_heldout": f"{heldout:.4f}",
+        "r2_mean_only": f"{mean_only:.4f}",
+        "n_candidates": str(len(directions)),
+    }
+    return Fit(Approximator(W_all, b_all, meta), heldout, mean_only)
+
+
+def target_offtarget_ratio(effect: Tensor, feature: int) -> float:
+    """Effect on the target feature per unit of (L2) effect on all the others."""
+    others = torch.cat([effect[:feature], effect[feature + 1 :]])
+    return float(effect[feature] / others.norm().clamp_min(1e-12))
+
+
+def fit(
+    model_name: str,
+    sae_ref: SaeRef,
+    config: MeasureConfig,
+    device: str | None = None,
+    dtype: str | None = None,
+    out: Path | None = None,
+) -> Fit:
+    """Measure, fit and save; measured effects are checkpointed beside ``out`` so a stopped run resumes."""
+    from steering.models import default_device, default_dtype, load_model
+
+    device = device or default_device()
+    model, tokenizer = load_model(model_name, device, dtype or default_dtype(device))
+    sae = load_sae(sae_ref, device=device)
+    check_sae_fits(
+        d_in=sae.cfg.d_in,
+        hook_name=sae.cfg.metadata.hook_name,
+        hidden_size=model.config.hidden_size,
+        layer=config.layer,
+        sae_name=sae_ref.name,
+    )
+    out = out or approximator_path(model_name, sae_ref, config.layer)
+    directions, _ = candidate_directions(sae, config)
+    meter = EffectMeter(model, tokenizer, sae, config)
+    effects, scales = measure_effects(meter, directions, out.with_suffix(".effects.safetensors"))
+    meta = {"model": model_name, "sae": sae_ref.name, "layer": str(config.layer), "config": json.dumps(config.__dict__)}
+    result = fit_approximator(directions, effects, meta)
+    result.approximator.save(out)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m steering.sae_ts", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    fit_cmd = commands.add_parser("fit", help="measure candidate effects, fit and save the approximator")
+    fit_cmd.add_argument("--model", required=True, help="hub id, local folder, or smollm2-135m-instruct")
+    fit_cmd.add_argument("--layer", type=int, required=True)
+    fit_cmd.add_argument("--sae-release", default="gemma-scope-2b-pt-res-canonical")
+    fit_cmd.add_argument("--sae-id", default=None, help="default: layer_<L>/width_16k/canonical")
+    fit_cmd.add_argument("--sae", default=None, help="a local SAE folder instead of a release")
+    fit_cmd.add_argument("--n-features", type=int, default=MeasureConfig.n_features)
+    fit_cmd.add_argument("--n-random", type=int, default=MeasureConfig.n_random)
+    fit_cmd.add_argument("--max-new-tokens", type=int, default=MeasureConfig.max_new_tokens)
+    fit_cmd.add_argument("--loss-increase", type=float, default=MeasureConfig.loss_increase)
+    fit_cmd.add_argument("--device", default=None)
+    fit_cmd.add_argument("--dtype", default=None)
+    fit_cmd.add_argument("--out", default=None, help="default: ~/.cache/steering-eval/sae_ts/<model>__<sae>__layer<L>")
+    args = parser.parse_args(argv)
+    sae_ref = (
+        SaeRef(args.sae, release=None)
+        if args.sae
+        else SaeRef(args.sae_id or f"layer_{args.layer}/width_16k/canonical", args.sae_release)
+    )
+    config = MeasureConfig(args.layer, args.n_features, args.n_random, args.max_new_tokens, args.loss_increase)
+    result = fit(args.model, sae_ref, config, args.device, args.dtype, Path(args.out) if args.out else None)
+    print(f"held-out R^2 {result.r2_heldout:.3f} (predicting the mean: {result.r2_mean_only:.3f})")
+    print(f"saved {args.out or approximator_path(args.model, sae_ref, args.layer)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,139 @@
+"""SAE-TS on the tiny fixture: measured effects, the linear approximator, targeted vectors, the sweep."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from inspect_ai import eval as inspect_eval
+
+from evals.french import french
+from steering.directions import SaeRef
+from steering.sae_ts import (
+    Approximator,
+    EffectMeter,
+    MeasureConfig,
+    candidate_directions,
+    fit_approximator,
+    main,
+    measure_effects,
+    target_offtarget_ratio,
+)
+
+# the random tiny model sits at chance loss, so a small loss increase is the only reachable target
+CONFIG = MeasureConfig(layer=2, n_features=96, n_random=96, max_new_tokens=16, loss_increase=0.05)
+TARGETS = [5, 17, 42, 100, 200]
+
+
+@pytest.fixture(scope="module")
+def measured(tiny, tiny_sae):
+    model, tokenizer = tiny
+    meter = EffectMeter(model, tokenizer, tiny_sae, CONFIG)
+    directions, labels = candidate_directions(tiny_sae, CONFIG)
+    effects, scales = measure_effects(meter, directions)
+    return meter, directions, effects, scales
+
+
+@pytest.fixture(scope="module")
+def fitted(measured):
+    _, directions, effects, _ = measured
+    return fit_approximator(directions, effects, {"model": "tiny", "sae": "tiny-sae", "layer": "2"})
+
+
+def test_candidates_are_unit_decoder_rows_and_random_directions(tiny_sae, measured):
+    _, directions, effects, scales = measured
+    assert directions.shape == (192, 64) and effects.shape == (192, 256)
+    assert torch.allclose(directions.norm(dim=1), torch.ones(192), atol=1e-5)
+    assert (scales > 0).all()
+
+
+def test_approximator_beats_predicting_the_mean_on_held_out_candidates(fitted):
+    assert fitted.r2_heldout > fitted.r2_mean_only + 0.1
+    assert fitted.approximator.meta["r2_heldout"] == f"{fitted.r2_heldout:.4f}"
+
+
+def test_targeted_vector_follows_the_papers_formula(fitted):
+    approximator = fitted.approximator
+    target = torch.zeros(256)
+    target[42] = 1.0
+    toward, common = approximator.W[:, 42], approximator.W @ approximator.b
+    expected = toward / toward.norm() - common / common.norm()
+    torch.testing.assert_close(approximator.targeted_vector(target), expected / expected.norm())
+
+
+@pytest.mark.parametrize("feature", TARGETS)
+def test_sae_ts_hits_its_target_with_less_collateral_than_the_decoder_row(measured, fitted, tiny_sae, feature):
+    meter = measured[0]
+    target = torch.zeros(256)
+    target[feature] = 1.0
+    sae_ts_effect, _ = meter.effect(fitted.approximator.targeted_vector(target))
+    row = tiny_sae.W_dec[feature].detach()
+    row_effect, _ = meter.effect(row / row.norm())
+    assert target_offtarget_ratio(sae_ts_effect, feature) >= target_offtarget_ratio(row_effect, feature)
+
+
+def test_save_and_load_round_trip_exactly(fitted, tmp_path):
+    fitted.approximator.save(tmp_path / "fit.safetensors")
+    loaded = Approximator.load(tmp_path / "fit.safetensors")
+    assert torch.equal(loaded.W, fitted.approximator.W) and torch.equal(loaded.b, fitted.approximator.b)
+    assert loaded.meta == fitted.approximator.meta
+
+
+def test_measurement_resumes_from_its_checkpoint(measured, tmp_path, monkeypatch):
+    meter, directions, effects, _ = measured
+    checkpoint = tmp_path / "effects.safetensors"
+    first, _ = measure_effects(meter, directions[:20], checkpoint)
+    torch.testing.assert_close(first, effects[:20])
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a measured candidate was measured again")
+
+    monkeypatch.setattr(meter, "effect", must_not_run)
+    again, _ = measure_effects(meter, directions[:20], checkpoint)
+    assert torch.equal(again, first)
+
+
+def test_fit_command_saves_an_approximator(tiny_model_dir, tiny_sae_dir, tmp_path, capsys):
+    out = tmp_path / "fit.safetensors"
+    args = ["fit", "--model", str(tiny_model_dir), "--layer", "2", "--sae", str(tiny_sae_dir)]
+    args += ["--n-features", "24", "--n-random", "24", "--max-new-tokens", "8", "--loss-increase", "0.05"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "held-out R^2" in capsys.readouterr().out
+    loaded = Approximator.load(out)
+    assert loaded.W.shape == (64, 256) and loaded.meta["sae"] == str(tiny_sae_dir)
+    assert out.with_suffix(".effects.safetensors").exists()
+
+
+def test_inspect_sweeps_sae_ts_against_the_decoder_row_in_one_run(fitted, tiny_model_dir, tiny_sae_dir, tmp_path):
+    path = tmp_path / "fit.safetensors"
+    fitted.approximator.save(path)
+    (log,) = inspect_eval(
+        french(vector="sae,sae_ts", normalize=True, feature=42, alphas=[0, 40], methods="add", n_prompts=2,
+               max_tokens=8, judge=False),
+        model=f"steered/{tiny_model_dir}",
+        model_args={"sae": str(tiny_sae_dir), "layer": 2, "sae_ts": str(path)},
+        log_dir=str(tmp_path / "logs"),
+        display="none",
+    )  # fmt: skip
+    assert log.status == "success", log.error
+    assert {s.metadata["vector"] for s in log.samples} == {"sae", "sae_ts"}
+    for sample in log.samples:
+        (call,) = [e.call for e in sample.events if e.event == "model"]
+        assert call.request["steering"]["vector"] == sample.metadata["vector"]
+        assert call.request["steering"]["normalize"] is True
+    texts = {
+        (s.metadata["vector"], s.metadata["alpha"], s.metadata["prompt_id"]): s.output.completion for s in log.samples
+    }
+    assert texts[("sae", 0.0, "p00")] == texts[("sae_ts", 0.0, "p00")]
+    assert texts[("sae", 40.0, "p00")] != texts[("sae_ts", 40.0, "p00")]
+
+
+def test_missing_approximator_names_the_fit_command(tiny, tiny_sae_dir, tmp_path):
+    from steering.sources import DirectionSource
+    from steering.spec import SteeringSpec
+
+    model, tokenizer = tiny
+    source = DirectionSource(
+        model, tokenizer, 2, SaeRef(str(tiny_sae_dir), None), sae_ts=str(tmp_path / "none.safetensors")
+    )
+    with pytest.raises(ValueError, match="python -m steering.sae_ts fit"):
+        source.resolve([SteeringSpec(alpha=1, vector="sae_ts", feature=3)])
