@@ -129,6 +129,13 @@ def load_vector_file(path: str | Path, key: str | None = None) -> Tensor:
     return vector
 
 
+def content_positions(attention_mask: Tensor) -> Tensor:
+    """Real (non-pad) positions minus each row's first token, an attention sink with an outsized norm."""
+    keep = attention_mask.bool().clone()
+    keep[torch.arange(keep.shape[0]), attention_mask.argmax(dim=1)] = False
+    return keep
+
+
 @torch.no_grad()
 def diff_of_means(
     model: Any,
@@ -160,10 +167,7 @@ def diff_of_means(
             ).to(model.device)
             special = batch.pop("special_tokens_mask").bool()
             hidden = model(**batch, output_hidden_states=True).hidden_states[layer + 1]
-            keep = batch["attention_mask"].bool() & ~special
-            keep[:, 0] = False
-            first_real = batch["attention_mask"].argmax(dim=1)
-            keep[torch.arange(keep.shape[0]), first_real] = False
+            keep = content_positions(batch["attention_mask"]) & ~special
             summed = (hidden.float() * keep[..., None]).sum(dim=(0, 1))
             total = summed if total is None else total + summed
             count += int(keep.sum())

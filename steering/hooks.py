@@ -156,3 +156,18 @@ def steering_hook(
     finally:
         for handle in handles:
             handle.remove()
+
+
+@contextmanager
+def recording(model: nn.Module, layer: int) -> Iterator[list[Tensor]]:
+    """Collect decoder layer ``layer``'s output of every forward pass inside the block.
+
+    Installed after any steering hook, it sees the steered output. ``output_hidden_states`` is no
+    substitute: transformers records it with hooks of its own that may run before ours.
+    """
+    seen: list[Tensor] = []
+    handle = decoder_layers(model)[layer].register_forward_hook(lambda m, a, out: seen.append(untuple(out)[0]))
+    try:
+        yield seen
+    finally:
+        handle.remove()

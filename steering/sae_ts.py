@@ -28,9 +28,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from steering.directions import SaeRef, check_sae_fits, load_sae
+from steering.directions import SaeRef, check_sae_fits, content_positions, load_sae
 from steering.generation import GenerationParams, Request, chat_prompt, generate
-from steering.hooks import RowSteering, decoder_layers, steering_hook
+from steering.hooks import RowSteering, recording, steering_hook
 
 logger = logging.getLogger(__name__)
 PROMPTS_FILE = Path(__file__).resolve().parents[1] / "prompts" / "sae_ts" / "measurement.json"
@@ -96,8 +96,9 @@ def measurement_texts() -> tuple[list[str], list[str]]:
 @torch.no_grad()
 def reference_loss(model: Any, batch: Any, layer: int, direction: Tensor | None, scale: float) -> float:
     rows = [None if direction is None else RowSteering(direction, scale)] * batch["input_ids"].shape[0]
+    position_ids = (batch["attention_mask"].cumsum(1) - 1).clamp_min(0)  # left padding, as generate sees it
     with steering_hook(model, layer, rows):
-        logits = model(**batch).logits[:, :-1].float()
+        logits = model(**batch, position_ids=position_ids).logits[:, :-1].float()
     targets = batch["input_ids"][:, 1:]
     mask = batch["attention_mask"][:, 1:].bool()
     losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
@@ -139,18 +140,14 @@ def feature_activations(
         ids[i, length - len(sequence) :] = torch.tensor(sequence)
         mask[i, length - len(sequence) :] = 1
         reply_mask[i, length - len(reply) :] = len(reply) > 0
-    seen: list[Tensor] = []
-    handle = decoder_layers(model)[layer].register_forward_hook(lambda m, a, out: seen.append(out))
-    try:
-        position_ids = (mask.cumsum(1) - 1).clamp_min(0)
+    position_ids = (mask.cumsum(1) - 1).clamp_min(0)
+    with recording(model, layer) as seen:
         model(
             input_ids=ids.to(model.device),
             attention_mask=mask.to(model.device),
             position_ids=position_ids.to(model.device),
         )
-    finally:
-        handle.remove()
-    hidden = seen[0][0] if isinstance(seen[0], tuple) else seen[0]
+    hidden = seen[0]
     acts = sae.encode(hidden[reply_mask.to(hidden.device)].to(sae.W_dec.dtype))
     return acts.mean(dim=0).float().cpu() if len(acts) else torch.zeros(sae.cfg.d_sae)
 
@@ -168,18 +165,9 @@ class EffectMeter:
         self.max_scale = 4 * self._mean_token_norm()
 
     def _mean_token_norm(self) -> float:
-        seen: list[Tensor] = []
-        layer = decoder_layers(self.model)[self.config.layer]
-        handle = layer.register_forward_hook(lambda m, a, out: seen.append(out))
-        try:
-            with torch.no_grad():
-                self.model(**self.reference)
-        finally:
-            handle.remove()
-        hidden = seen[0][0] if isinstance(seen[0], tuple) else seen[0]
-        keep = self.reference["attention_mask"].bool().clone()
-        keep[:, 0] = False  # the first token is an attention sink with an outsized norm
-        return float(hidden[keep].float().norm(dim=-1).mean())
+        with torch.no_grad(), recording(self.model, self.config.layer) as seen:
+            self.model(**self.reference)
+        return float(seen[0][content_positions(self.reference["attention_mask"])].float().norm(dim=-1).mean())
 
     def _activations(self, steering: RowSteering | None) -> Tensor:
         requests = [

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from steering.generation import chat_prompt
-from steering.hooks import RowSteering, decoder_layers, steering_hook
+from steering.hooks import RowSteering, decoder_layers, recording, steering_hook
 
 LAYER = 2
 
@@ -23,18 +23,10 @@ PROMPTS = [
 
 
 def _layer_output(model, batch, rows=None):
-    """Layer LAYER's output as the next layer sees it (a hook after the steering hook).
-
-    ``output_hidden_states`` is no witness: transformers records it with its own hooks,
-    which may run before ours.
-    """
-    seen = []
+    """Layer LAYER's output as the next layer sees it (recorded after the steering hook)."""
     with torch.no_grad(), steering_hook(model, LAYER, rows or [None] * batch.input_ids.shape[0]):
-        handle = decoder_layers(model)[LAYER].register_forward_hook(lambda m, a, out: seen.append(out))
-        try:
+        with recording(model, LAYER) as seen:
             model(**batch)
-        finally:
-            handle.remove()
     return seen[0]
 
 
@@ -51,19 +43,9 @@ def test_add_output_equals_h_plus_alpha_v_on_prefill_and_decode(tiny, positions)
     prompts = [chat_prompt(tokenizer, [{"role": "user", "content": p}]) for p in PROMPTS]
     batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     prompt_length = batch.input_ids.shape[1]
-    seen = []
-
-    def record(module, args, output):
-        seen.append(output.detach().clone())
-
     rows = [RowSteering(v, a) for a in alphas]
-    with steering_hook(model, LAYER, rows, positions, prompt_length):
-        # registered after the steering hook, so it sees the steered output
-        recorder = decoder_layers(model)[LAYER].register_forward_hook(record)
-        try:
-            sequences = model.generate(**batch, max_new_tokens=6, do_sample=False, min_new_tokens=6)
-        finally:
-            recorder.remove()
+    with steering_hook(model, LAYER, rows, positions, prompt_length), recording(model, LAYER) as seen:
+        sequences = model.generate(**batch, max_new_tokens=6, do_sample=False, min_new_tokens=6)
 
     assert seen[0].shape[1] == prompt_length and [s.shape[1] for s in seen[1:]] == [1] * 5
     steered = torch.cat(seen, dim=1)  # every position but the last generated one
