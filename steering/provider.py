@@ -161,6 +161,7 @@ class SteeredModelAPI(ModelAPI):
     def _run(self, params: GenerationParams, items: list[_Pending]) -> None:
         try:
             model, tokenizer, source = self._load()
+            source.prefetch([item.spec for item in items if item.spec is not None])
         except Exception as error:
             for item in items:
                 item.future.set_exception(error)

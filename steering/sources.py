@@ -54,19 +54,25 @@ class DirectionSource:
         self.sae, self.contrast, self.converter = sae, contrast, converter
         self.sae_ts, self.model_name = sae_ts, model_name
         self._cache: dict[tuple, Tensor] = {}
-        self._lock = threading.Lock()
+        self._d_sae: int | None = None
+        self._lock = threading.RLock()
 
     def _key(self, spec: SteeringSpec) -> tuple:
         return (spec.vector, spec.feature if spec.vector in ("sae", "sae_ts") else None, spec.normalize)
 
-    def resolve(self, specs: list[SteeringSpec]) -> list[Tensor]:
+    def prefetch(self, specs: list[SteeringSpec]) -> None:
+        """Load the decoder rows every spec of a batch needs with one SAE load.
+
+        Features out of the SAE's range are skipped here and fail their own spec in ``resolve``.
+        """
         with self._lock:
-            missing = sorted(
-                {s.feature for s in specs if s.vector == "sae" and self._key(s) not in self._cache},
-                key=int,
-            )
-            if missing:
-                self._load_sae_rows(missing)
+            missing = {s.feature for s in specs if s.vector == "sae" and self._key(s) not in self._cache}
+            if missing and (self._d_sae is None or any(0 <= f < self._d_sae for f in missing)):
+                self._load_sae_rows(sorted(missing))
+
+    def resolve(self, specs: list[SteeringSpec]) -> list[Tensor]:
+        self.prefetch(specs)
+        with self._lock:
             return [self._resolve_one(spec) for spec in specs]
 
     def _load_sae_rows(self, features: list[int]) -> None:
@@ -78,11 +84,13 @@ class DirectionSource:
             layer=self.layer,
             sae_name=self.sae.name,
         )
-        raw = sae_feature_directions(sae, features, sae_name=self.sae.name)
+        self._d_sae = sae.cfg.d_sae
+        in_range = [f for f in features if isinstance(f, int) and 0 <= f < self._d_sae]
+        raw = sae_feature_directions(sae, in_range, sae_name=self.sae.name)
         for feature, row in raw.rows.items():
             self._cache[("sae", feature, False)] = row
             self._cache[("sae", feature, True)] = row / row.norm()
-        del sae  # the encoder and the other 16k decoder rows are not kept
+        del sae  # the encoder and the other decoder rows are not kept
 
     def _sae_ts_vector(self, feature: int) -> Tensor:
         """The SAE-TS vector (unit norm) targeting one feature, from a fitted effect approximator."""
@@ -105,7 +113,11 @@ class DirectionSource:
     def _resolve_one(self, spec: SteeringSpec) -> Tensor:
         key = self._key(spec)
         if key not in self._cache:
-            if spec.vector == "diff_of_means":
+            if spec.vector == "sae":
+                # prefetch cached every in-range feature: only an out-of-range one gets here
+                check_feature(spec.feature, self._d_sae or 0, self.sae.name)
+                raise RuntimeError(f"feature {spec.feature} was not prefetched")
+            elif spec.vector == "diff_of_means":
                 positive, negative = load_contrast(self.contrast)
                 vector = diff_of_means(self.model, self.tokenizer, self.layer, positive, negative).cpu()
             elif spec.vector == "sae_ts":

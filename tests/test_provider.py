@@ -63,3 +63,23 @@ def test_difference_of_means_direction_from_the_shipped_contrast_set(tiny):
     assert vector.shape == (64,) and vector.norm() > 0
     with pytest.raises(ValueError, match="contrast set 'klingon' not found"):
         load_contrast("klingon")
+
+
+def test_one_sae_load_serves_a_batch_and_a_bad_feature_fails_alone(tiny, tiny_sae_dir, monkeypatch):
+    from steering import sources
+    from steering.directions import SaeRef
+    from steering.sources import DirectionSource
+
+    loads = []
+    real = sources.load_sae
+    monkeypatch.setattr(sources, "load_sae", lambda *a, **k: loads.append(a) or real(*a, **k))
+    model, tokenizer = tiny
+    source = DirectionSource(model, tokenizer, 2, SaeRef(str(tiny_sae_dir), release=None))
+    specs = [SteeringSpec(alpha=1, feature=f) for f in (3, 7, 999, 11)]
+    source.prefetch(specs)
+    assert len(loads) == 1
+    for spec in specs[:2] + specs[3:]:
+        source.resolve([spec])
+    with pytest.raises(ValueError, match=r"feature 999 is out of range: .* has 256 features \(0..255\)"):
+        source.resolve([specs[2]])
+    assert len(loads) == 1
