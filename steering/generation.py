@@ -178,10 +178,11 @@ def generate(
         )
 
     new_tokens = sequences[:, prompt_length:]
-    # a row's reply runs up to and including its first end-of-sequence token
+    # a row's reply runs up to and including its first end-of-sequence token, or up to the padding
+    # generate() appends once a stop sequence has ended the row
     is_eos = torch.isin(new_tokens, torch.tensor(eos_ids, device=new_tokens.device))
-    after_eos = (is_eos.cumsum(dim=1) - is_eos.long()) > 0
-    reply_mask = ~after_eos
+    is_pad = (new_tokens == tokenizer.pad_token_id) & ~is_eos
+    reply_mask = ((is_eos.cumsum(dim=1) - is_eos.long()) == 0) & (is_pad.cumsum(dim=1) == 0)
     logprobs = None
     if score_unsteered and new_tokens.shape[1] > 0:
         full_mask = torch.cat([batch["attention_mask"], reply_mask.long()], dim=1)

@@ -87,6 +87,19 @@ def test_token_counts_and_stop_sequences(tiny):
     assert cut.text == out.text[: out.text.find(stop)]
 
 
+def test_a_row_ended_by_a_stop_sequence_does_not_count_the_padding_after_it(tiny):
+    model, tokenizer = tiny
+    requests = [Request(_messages("Hello")), Request(_messages(PROMPTS[1]))]
+    free = generate(model, tokenizer, requests, GREEDY, LAYER)
+    stop = next(free[0].text[i : i + 2] for i in range(2, 8) if free[0].text[i : i + 2] not in free[1].text)
+    stopped = generate(model, tokenizer, requests, GenerationParams(12, stop_seqs=(stop,)), LAYER)
+    assert stopped[1].token_ids == free[1].token_ids
+    row = stopped[0]
+    assert row.output_tokens == len(row.token_ids) < len(free[0].token_ids)
+    assert row.token_ids == free[0].token_ids[: row.output_tokens]
+    assert tokenizer.pad_token_id not in row.token_ids and row.stop_reason == "stop"
+
+
 def test_unsteered_logprob_is_the_mean_logprob_of_the_reply(tiny, direction):
     model, tokenizer = tiny
     requests = [Request(_messages(p), RowSteering(direction, 30.0)) for p in PROMPTS[:2]]
