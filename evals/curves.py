@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-GROUP = ["task", "model", "feature", "layer", "vector"]
+GROUP = ["task", "model", "sae", "layer", "positions", "feature", "vector"]
 """Samples that differ in any of these are never averaged together."""
 SCORERS = {
     "behavior": "judge grade for the behaviour (1-10)",
@@ -25,7 +25,20 @@ SCORERS = {
     "french_share": "share of letters in French sentences (0-1)",
     "unsteered_logprob": "mean log-prob of reply under unsteered model (nats/token)",
 }
-DEFAULT_LAYER = 20  # the steered/ provider's default when the log's model_args omit it
+
+
+def _provider_defaults() -> dict[str, object]:
+    """The steered/ provider's defaults, for logs whose model_args omit them."""
+    from steering.provider import ProviderArgs
+
+    return ProviderArgs().__dict__
+
+
+def _sae_name(args: dict) -> str:
+    defaults = _provider_defaults()
+    if args.get("sae"):
+        return str(args["sae"])
+    return f"{args.get('sae_release', defaults['sae_release'])}/{args.get('sae_id', defaults['sae_id'])}"
 
 
 class CurvesError(ValueError):
@@ -79,7 +92,9 @@ def load_table(paths: Sequence[str | Path]) -> pd.DataFrame:
             "task": df["task"],
             "model": df["model"],
             "feature": df.get("metadata_feature", pd.Series(np.nan, index=df.index)),
-            "layer": args.apply(lambda a: a.get("layer", DEFAULT_LAYER)),
+            "sae": args.apply(_sae_name),
+            "layer": args.apply(lambda a: a.get("layer", _provider_defaults()["layer"])),
+            "positions": args.apply(lambda a: a.get("positions", _provider_defaults()["positions"])),
             "vector": df.get("metadata_vector", pd.Series("sae", index=df.index)).fillna("sae"),
             "method": df["metadata_method"],
             "alpha": df["metadata_alpha"].astype(float),
@@ -92,6 +107,7 @@ def load_table(paths: Sequence[str | Path]) -> pd.DataFrame:
             "log": df["log"],
         }
     )
+    table.loc[~table["vector"].isin(["sae", "sae_ts"]), "sae"] = "-"  # the SAE plays no part there
     for column in df.columns:
         if column.startswith("score_"):
             table[column.removeprefix("score_")] = pd.to_numeric(df[column], errors="coerce")
@@ -211,15 +227,20 @@ def plot_curves(summary: pd.DataFrame, out: Path, table: pd.DataFrame | None = N
     written = []
     criteria = {} if table is None else table.groupby("task")["criterion"].first().to_dict()
     for keys, group in summary.groupby(GROUP, dropna=False):
-        task, model, feature, layer, vector = keys
+        task, model, sae, layer, positions, feature, vector = keys
         for scorer, curve in group.groupby("scorer", sort=False):
             fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
             for (method, line), color in zip(curve.groupby("method"), sns.color_palette()):
                 sns.lineplot(x=line["alpha"], y=line["mean"], label=method, color=color, marker="o", ax=ax)
                 ax.fill_between(line["alpha"], line["ci95_low"], line["ci95_high"], alpha=0.2, color=color)
             ax.legend(title="method")
-            source = f"SAE feature {int(feature)}" if vector == "sae" and pd.notna(feature) else f"vector {vector}"
-            title = f"{task}: {scorer} vs alpha\n{model}, {source}, layer {layer}"
+            if vector in ("sae", "sae_ts") and pd.notna(feature):
+                kind = "SAE feature" if vector == "sae" else "SAE-TS vector for feature"
+                source = f"{kind} {int(feature)} of {sae}"
+            else:
+                source = f"vector {vector}"
+            where = f"layer {layer}" + ("" if positions == "all" else f", {positions} positions")
+            title = f"{task}: {scorer} vs alpha\n{model}, {source}, {where}"
             if scorer == "behavior" and criteria.get(task):
                 title += f'\ncriterion: "{criteria[task]}"'
             ax.set_title(title, fontsize=10)
