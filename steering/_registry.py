@@ -1,4 +1,4 @@
-"""Inspect AI entry point: registers the providers without importing torch."""
+"""Inspect AI entry point: registers the steered/ provider without importing torch."""
 
 from inspect_ai.model import modelapi
 
@@ -8,10 +8,3 @@ def steered():  # noqa: ANN201 - Inspect calls this to get the provider class
     from steering.provider import SteeredModelAPI
 
     return SteeredModelAPI
-
-
-@modelapi(name="stubgrader")
-def stubgrader():  # noqa: ANN201
-    from evals.stub_grader import StubGraderAPI
-
-    return StubGraderAPI

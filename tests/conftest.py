@@ -13,7 +13,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # a fresh Inspect cache per session: cached grader replies from an earlier run would hide retries
 os.environ["INSPECT_CACHE_DIR"] = tempfile.mkdtemp(prefix="inspect-cache-")
-os.environ["STEERING_CACHE"] = os.environ.get("STEERING_CACHE", os.path.expanduser("~/.cache/steering-eval"))
 
 
 @pytest.fixture(scope="session")
