@@ -102,6 +102,8 @@ class SteeredModelAPI(ModelAPI):
         self._worker: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._loaded: tuple[Any, Any, Any] | None = None
+        # every run-constant setting, defaults and device resolved: logged with each model call
+        self._resolved_args: dict[str, Any] = asdict(self.args)
 
     # --- loading (worker thread only) ---
 
@@ -113,6 +115,7 @@ class SteeredModelAPI(ModelAPI):
 
             device = self.args.device or default_device()
             dtype = self.args.dtype or default_dtype(device)
+            self._resolved_args = {**asdict(self.args), "device": device, "dtype": dtype}
             model, tokenizer = load_model(self.args.model_path or self.model_name, device, dtype)
             check_layer(self.args.layer, len(decoder_layers(model)))
             sae = (
@@ -225,12 +228,12 @@ class SteeredModelAPI(ModelAPI):
             "messages": messages,
             "steering": spec.to_dict() if spec else None,
             "generation": {**asdict(params), "seed": config.seed},
-            "provider": asdict(self.args),
         }
         future: Future = Future()
         self._ensure_worker()
         self._queue.put(_Pending(messages, spec, params, config.seed, future))
         output, elapsed = await asyncio.wrap_future(future)
+        request["provider"] = self._resolved_args
         return self._model_output(output, params, spec, elapsed), ModelCall.create(
             request=request, response=self._response(output), time=elapsed
         )

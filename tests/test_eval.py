@@ -94,6 +94,8 @@ def test_steering_spec_is_in_the_logged_model_call_and_never_reaches_the_grader(
             "normalize": False,
         }
         assert request["provider"]["layer"] == 2
+        assert (request["provider"]["device"], request["provider"]["dtype"]) == ("cpu", "float32")
+        assert request["provider"]["sae_release"] == "gemma-scope-2b-pt-res-canonical"
         assert steered[0].config.extra_body == {"steering": request["steering"]}
         assert all(e.config.extra_body is None for e in graded)
 
