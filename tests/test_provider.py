@@ -83,3 +83,19 @@ def test_one_sae_load_serves_a_batch_and_a_bad_feature_fails_alone(tiny, tiny_sa
     with pytest.raises(ValueError, match=r"feature 999 is out of range: .* has 256 features \(0..255\)"):
         source.resolve([specs[2]])
     assert len(loads) == 1
+
+
+def test_the_provider_is_found_from_any_directory_through_the_entry_point(tmp_path):
+    import subprocess
+    import sys
+
+    code = "from inspect_ai.model import get_model; print(type(get_model('steered/any/model').api).__name__)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "SteeredModelAPI", done.stderr[-2000:]
+
+
+def test_weights_load_once_per_process(tiny_model_dir):
+    from steering.models import load_model
+
+    first = load_model(str(tiny_model_dir), "cpu", "float32")
+    assert load_model(str(tiny_model_dir), "cpu", "float32") is first
