@@ -89,9 +89,10 @@ class _SteeringHook:
             for i, row in enumerate(self.rows):
                 if row is not None:
                     groups.setdefault(row.method, []).append(i)
+            # steering arithmetic runs in float32: in bfloat16, alpha * v would be rounded to 8 bits
             self._prepared = (
-                directions.to(hidden.device, hidden.dtype)[:, None, :],
-                alphas.to(hidden.device, hidden.dtype)[:, None, None],
+                directions.to(hidden.device, torch.float32)[:, None, :],
+                alphas.to(hidden.device, torch.float32)[:, None, None],
                 [(get_method(name), torch.tensor(idx, device=hidden.device)) for name, idx in groups.items()],
                 steered,
             )
@@ -117,15 +118,16 @@ class _SteeringHook:
             raise ValueError(f"steering was set for {len(self.rows)} rows but the layer saw a batch of {batch}")
         directions, alphas, groups, steered = self._prepare(hidden)
         mask = (self._position_mask(batch, steps, hidden.device) & steered[:, None])[..., None]
-        new = hidden
+        work = hidden.float()
+        new = work
         for method, idx in groups:
             if len(idx) == batch:
-                new = torch.where(mask, method(hidden, directions, alphas), new)
+                new = torch.where(mask, method(work, directions, alphas), new)
             else:
-                rows = hidden.index_select(0, idx)
+                rows = work.index_select(0, idx)
                 changed = method(rows, directions.index_select(0, idx), alphas.index_select(0, idx))
                 new = new.index_copy(0, idx, torch.where(mask.index_select(0, idx), changed, rows))
-        return rebuild(new)
+        return rebuild(new.to(hidden.dtype))
 
 
 @contextmanager

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from steering.generation import chat_prompt
-from steering.hooks import RowSteering, decoder_layers, recording, steering_hook
+from steering.hooks import RowSteering, _SteeringHook, decoder_layers, recording, steering_hook
 
 LAYER = 2
 
@@ -147,3 +147,15 @@ def test_unknown_positions_are_rejected(tiny):
     with pytest.raises(ValueError, match=r"unknown positions 'prompt'"):
         with steering_hook(model, LAYER, [None], positions="prompt"):
             pass
+
+
+def test_bfloat16_models_are_steered_with_float32_arithmetic(tiny):
+    model, tokenizer = tiny
+    v = _direction(model)
+    hook = _SteeringHook([RowSteering(v, 122.3), None], "all", None)
+    hidden = (torch.randn(2, 3, 64) * 50).to(torch.bfloat16)
+    steered = hook(None, (), hidden)
+    assert steered.dtype == torch.bfloat16
+    expected = (hidden[0].float() + 122.3 * v).to(torch.bfloat16)
+    assert torch.equal(steered[0], expected)
+    assert torch.equal(steered[1], hidden[1])
