@@ -34,8 +34,7 @@ def _provider_defaults() -> dict[str, object]:
     return ProviderArgs().__dict__
 
 
-def _sae_name(args: dict) -> str:
-    defaults = _provider_defaults()
+def _sae_name(args: dict, defaults: dict[str, object]) -> str:
     if args.get("sae"):
         return str(args["sae"])
     return f"{args.get('sae_release', defaults['sae_release'])}/{args.get('sae_id', defaults['sae_id'])}"
@@ -87,14 +86,15 @@ def load_table(paths: Sequence[str | Path]) -> pd.DataFrame:
             f"missing {missing or ['samples']} (run a task built on evals.sweep)"
         )
     args = df["model_args"].apply(_as_dict)
+    defaults = _provider_defaults()
     table = pd.DataFrame(
         {
             "task": df["task"],
             "model": df["model"],
             "feature": df.get("metadata_feature", pd.Series(np.nan, index=df.index)),
-            "sae": args.apply(_sae_name),
-            "layer": args.apply(lambda a: a.get("layer", _provider_defaults()["layer"])),
-            "positions": args.apply(lambda a: a.get("positions", _provider_defaults()["positions"])),
+            "sae": args.apply(_sae_name, defaults=defaults),
+            "layer": args.apply(lambda a: a.get("layer", defaults["layer"])),
+            "positions": args.apply(lambda a: a.get("positions", defaults["positions"])),
             "vector": df.get("metadata_vector", pd.Series("sae", index=df.index)).fillna("sae"),
             "method": df["metadata_method"],
             "alpha": df["metadata_alpha"].astype(float),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from inspect_ai.dataset import MemoryDataset, Sample
 
-PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+from steering import PROMPTS_DIR
 
 
 def load_prompts(path: str | Path | None = None, limit: int | None = None) -> list[dict[str, str]]:

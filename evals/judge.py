@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
-from pathlib import Path
 
-PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+from steering import PROMPTS_DIR
+
 GRADE_RANGE = (1, 10)
 
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)

@@ -2,3 +2,8 @@
 
 Kept import-light: the Inspect registry entry point imports this package.
 """
+
+from pathlib import Path
+
+PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+"""Prompts, judge templates and contrast sets: data read from the source tree."""

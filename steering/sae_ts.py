@@ -28,12 +28,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from steering import PROMPTS_DIR
 from steering.directions import SaeRef, check_sae_fits, content_positions, load_sae
 from steering.generation import GenerationParams, Request, chat_prompt, generate
 from steering.hooks import RowSteering, recording, steering_hook
 
 logger = logging.getLogger(__name__)
-PROMPTS_FILE = Path(__file__).resolve().parents[1] / "prompts" / "sae_ts" / "measurement.json"
+PROMPTS_FILE = PROMPTS_DIR / "sae_ts" / "measurement.json"
 
 
 @dataclass(frozen=True)

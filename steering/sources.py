@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from steering import PROMPTS_DIR
 from steering.directions import (
     SaeRef,
     check_feature,
@@ -20,8 +21,6 @@ from steering.directions import (
     sae_feature_directions,
 )
 from steering.spec import SteeringSpec
-
-PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
 
 
 def load_contrast(name_or_path: str) -> tuple[list[str], list[str]]:
