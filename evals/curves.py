@@ -16,15 +16,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-GROUP = ["task", "model", "sae", "layer", "positions", "feature", "vector"]
-"""Samples that differ in any of these are never averaged together."""
+SETTINGS = ["temperature", "top_p", "seed", "max_tokens", "grader", "judge_template", "scorers"]
+"""Generation and judging settings read from every log; runs that differ in one are kept apart."""
+GROUP = ["task", "model", "sae", "layer", "positions", "feature", "vector", "settings"]
+"""Samples that differ in any of these are never averaged together (``settings`` names the differing ones)."""
 SCORERS = {
+    "combined": "SAE-TS combined score ((b-1)/9)·((f-1)/9) from the judges (0-1)",
+    "combined_offline": "offline combined score french_share x coherence (0-1)",
     "behavior": "judge grade for the behaviour (1-10)",
     "fluency": "judge grade for fluency (1-10)",
-    "combined": "SAE-TS combined score ((b-1)/9)·((f-1)/9) (0-1)",
-    "french_share": "share of letters in French sentences (0-1)",
-    "unsteered_logprob": "mean log-prob of reply under unsteered model (nats/token)",
+    "french_share": "share of words that are real French words in French sentences (0-1)",
+    "coherence": "real-word share x distinct-trigram share (0-1)",
+    "unsteered_logprob": "mean log-prob of reply under unsteered model (nats/token; likelihood, not fluency)",
 }
+COMBINED = {"combined": ("behavior", "fluency"), "combined_offline": ("french_share", "coherence")}
+"""Behaviour x fluency: the judges' grades (normalised (s-1)/9, as SAE-TS) or their deterministic counterparts."""
+AUDIT = [("behavior", "french_share"), ("fluency", "coherence")]
+"""Judge scorers and the deterministic scorers that check them."""
+AGREEMENT_WARNING = 0.5
+BOOTSTRAP = 1000
 
 
 def _provider_defaults() -> dict[str, object]:
@@ -64,9 +74,60 @@ def _as_dict(value: object) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def load_table(paths: Sequence[str | Path]) -> pd.DataFrame:
-    """One row per (log's latest copy of a) sample: group keys, method, alpha, prompt, epoch, scores."""
-    from inspect_ai.analysis import EvalColumn, SampleSummary, samples_df
+def _setting(df: pd.DataFrame, name: str) -> pd.Series:
+    """A generation setting as the run used it: the CLI's value (``--temperature``) over the task's."""
+    cli, task = df.get(f"cli_{name}"), df.get(f"task_{name}")
+    value = pd.Series(None, index=df.index, dtype=object)
+    for source in (task, cli):
+        if source is not None:
+            value = source.astype(object).where(source.notna(), value)
+    return value.map(lambda v: "-" if v is None or (isinstance(v, float) and np.isnan(v)) else v)
+
+
+def _grader(roles: object) -> str:
+    roles = _as_dict(roles)
+    grader = roles.get("grader")
+    if isinstance(grader, dict):
+        return str(grader.get("model", "-"))
+    return str(grader) if grader else "-"
+
+
+def _scorer_names(scorers: object) -> str:
+    if isinstance(scorers, str):
+        scorers = json.loads(scorers) if scorers.strip().startswith("[") else []
+    names = [s.get("name", "?") if isinstance(s, dict) else str(s) for s in scorers or []]
+    return ",".join(sorted(names)) or "-"
+
+
+def settings_label(table: pd.DataFrame) -> pd.Series:
+    """Names the settings that vary across the loaded runs (``temperature=0.5``); "-" when none do."""
+    varying = [name for name in SETTINGS if table[name].astype(str).nunique() > 1]
+    if not varying:
+        return pd.Series("-", index=table.index)
+    return table[varying].astype(str).apply(lambda row: ", ".join(f"{k}={v}" for k, v in row.items()), axis=1)
+
+
+def _read_samples(files: list[str], columns: list) -> tuple[pd.DataFrame, list[str]]:
+    """samples_df over the readable logs; an unreadable one is skipped and named, never fatal."""
+    from inspect_ai.analysis import samples_df
+
+    frames, skipped = [], []
+    for file in files:
+        try:
+            frames.append(samples_df([file], columns=columns, quiet=True))
+        except Exception as error:  # a truncated or foreign file must not hide the good logs
+            skipped.append(f"{file}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+    frames = [f for f in frames if not f.empty]
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), skipped
+
+
+def load_table(paths: Sequence[str | Path], report: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """One row per (log's latest copy of a) sample: group keys, settings, method, alpha, prompt, epoch, scores.
+
+    ``report`` (if given) collects what was left out and why: ``skipped_logs``,
+    ``failed_samples`` (errored or stopped by a limit) and ``duplicates``.
+    """
+    from inspect_ai.analysis import EvalColumn, SampleSummary
 
     columns = [
         *SampleSummary,
@@ -76,14 +137,24 @@ def load_table(paths: Sequence[str | Path]) -> pd.DataFrame:
         EvalColumn("model_args", path="eval.model_args"),
         EvalColumn("created", path="eval.created"),
         EvalColumn("criterion", path="eval.metadata.criterion"),
+        EvalColumn("judge_template", path="eval.metadata.judge_template"),
+        EvalColumn("model_roles", path="eval.model_roles"),
+        EvalColumn("scorer_specs", path="eval.scorers"),
+        *(EvalColumn(f"task_{k}", path=f"plan.config.{k}") for k in ("temperature", "top_p", "seed", "max_tokens")),
+        *(
+            EvalColumn(f"cli_{k}", path=f"eval.model_generate_config.{k}")
+            for k in ("temperature", "top_p", "seed", "max_tokens")
+        ),
     ]
+    report = {} if report is None else report
     files = _log_files(paths)
-    df = samples_df(files, columns=columns, quiet=True)
+    df, report["skipped_logs"] = _read_samples(files, columns)
     missing = [f"metadata {key!r}" for key in ("alpha", "method") if f"metadata_{key}" not in df.columns]
     if df.empty or missing:
+        skipped = f"; unreadable: {report['skipped_logs']}" if report["skipped_logs"] else ""
         raise CurvesError(
             f"the logs {files[:3]}{'...' if len(files) > 3 else ''} have no steering sweep samples: "
-            f"missing {missing or ['samples']} (run a task built on evals.sweep)"
+            f"missing {missing or ['samples']} (run a task built on evals.sweep){skipped}"
         )
     args = df["model_args"].apply(_as_dict)
     defaults = _provider_defaults()
@@ -102,28 +173,52 @@ def load_table(paths: Sequence[str | Path]) -> pd.DataFrame:
             "epoch": df["epoch"],
             "sample_id": df["id"],
             "criterion": df.get("criterion"),
-            "errored": df["error"].fillna("").astype(str).str.len() > 0,
+            "failure": _failures(df),
             "created": pd.to_datetime(df["created"]),
             "log": df["log"],
+            **{name: _setting(df, name) for name in ("temperature", "top_p", "seed", "max_tokens")},
+            "grader": df["model_roles"].apply(_grader),
+            "judge_template": df.get("judge_template", pd.Series(None, index=df.index)).fillna("-"),
+            "scorers": df["scorer_specs"].apply(_scorer_names),
         }
     )
+    table["settings"] = settings_label(table)
     table.loc[~table["vector"].isin(["sae", "sae_ts"]), "sae"] = "-"  # the SAE plays no part there
     for column in df.columns:
         if column.startswith("score_"):
             table[column.removeprefix("score_")] = pd.to_numeric(df[column], errors="coerce")
-    # a resumed or retried run copies finished samples into a new log: keep each sample once, newest log first
+    # a resumed or retried run copies finished samples into a new log: keep each sample once, preferring
+    # a finished copy, then the newest log
     keys = [*GROUP, "sample_id", "epoch"]
-    table = table.sort_values(["errored", "created"], ascending=[False, True])
-    table = table.drop_duplicates(subset=keys, keep="last")
-    table = table[~table["errored"]].drop(columns=["errored"])
+    table["_finished"] = table["failure"] == ""
+    table = table.sort_values(["_finished", "created"])
+    duplicated = table.duplicated(subset=keys, keep="last")
+    report["duplicates"] = [f"{r.sample_id} (epoch {r.epoch}) in {r.log}" for r in table[duplicated].itertuples()]
+    table = table[~duplicated]
+    failed = table[~table["_finished"]]
+    report["failed_samples"] = [f"{r.sample_id} (epoch {r.epoch}): {r.failure} [{r.log}]" for r in failed.itertuples()]
+    table = table[table["_finished"]].drop(columns=["_finished", "failure"])
+    if table.empty:
+        raise CurvesError(
+            f"no usable samples: all {len(failed)} sample(s) in {files[:3]} errored or hit a limit, "
+            f"e.g. {report['failed_samples'][:3]}"
+        )
     return table.sort_values([*GROUP, "method", "alpha", "prompt_id", "epoch"]).reset_index(drop=True)
+
+
+def _failures(df: pd.DataFrame) -> pd.Series:
+    """Why a sample cannot be used ("" when it can): an error, or a limit that stopped it."""
+    error = df["error"].fillna("").astype(str) if "error" in df else pd.Series("", index=df.index)
+    limit = df["limit"].fillna("").astype(str) if "limit" in df else pd.Series("", index=df.index)
+    first_line = error.str.split("\n").str[0].str.slice(0, 160)
+    return first_line.where(error != "", ("limit: " + limit).where(limit != "", ""))
 
 
 def score_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c in SCORERS or c not in _NON_SCORE]
 
 
-_NON_SCORE = {*GROUP, "method", "alpha", "prompt_id", "epoch", "sample_id", "criterion", "created", "log"}
+_NON_SCORE = {*GROUP, *SETTINGS, "method", "alpha", "prompt_id", "epoch", "sample_id", "criterion", "created", "log"}
 
 
 def _t95(n: pd.Series) -> pd.Series:
@@ -132,8 +227,38 @@ def _t95(n: pd.Series) -> pd.Series:
     return n.apply(lambda k: t.ppf(0.975, k - 1) if k > 1 else np.nan)
 
 
+def _normalised(table: pd.DataFrame, scorer: str) -> pd.Series:
+    """A score on 0..1: judge grades map (s-1)/9, as SAE-TS does; the deterministic ones already are."""
+    return (table[scorer] - 1) / 9 if scorer in ("behavior", "fluency") else table[scorer]
+
+
+def combined_scores(table: pd.DataFrame) -> list[str]:
+    """The combined scores this table can give, best first: the judges', then the deterministic one."""
+    return [name for name, parts in COMBINED.items() if set(parts) <= set(table.columns)]
+
+
+def _combined_cell(b: np.ndarray, f: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+    """mean(b) x mean(f) over the samples graded by both, with a paired bootstrap 95% interval."""
+    both = ~(np.isnan(b) | np.isnan(f))
+    b, f = b[both], f[both]
+    n = len(b)
+    if n == 0:
+        return {"n": 0, "mean": np.nan, "sem": np.nan, "ci95_low": np.nan, "ci95_high": np.nan}
+    value = b.mean() * f.mean()
+    if n < 2:
+        return {"n": n, "mean": value, "sem": np.nan, "ci95_low": np.nan, "ci95_high": np.nan}
+    picks = rng.integers(0, n, size=(BOOTSTRAP, n))
+    resampled = b[picks].mean(axis=1) * f[picks].mean(axis=1)
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    return {"n": n, "mean": value, "sem": resampled.std(ddof=1), "ci95_low": low, "ci95_high": high}
+
+
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean, standard error, 95% t-interval, scored and unscored counts per group, method, alpha, scorer."""
+    """Mean, standard error, 95% interval, scored and unscored counts per group, method, alpha, scorer.
+
+    Combined scores are SAE-TS's product of the two mean normalised scores per alpha, over
+    the samples both scorers graded; their interval is a paired bootstrap over samples.
+    """
     scores = score_columns(table)
     long = table.melt(id_vars=[*GROUP, "method", "alpha"], value_vars=scores, var_name="scorer")
     keys = [*GROUP, "method", "alpha", "scorer"]
@@ -144,14 +269,23 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     half = _t95(summary["n"]) * summary["sem"]
     summary["ci95_low"], summary["ci95_high"] = summary["mean"] - half, summary["mean"] + half
     summary = summary.drop(columns="std")
-    if {"behavior", "fluency"} <= set(scores):
-        wide = summary.set_index(keys)[["mean", "n"]].unstack("scorer")
-        means, counts = wide["mean"], wide["n"]
-        # SAE-TS's headline: the product of the two mean normalised grades at each alpha
-        combined = (((means["behavior"] - 1) / 9) * ((means["fluency"] - 1) / 9)).rename("mean").reset_index()
-        combined["scorer"] = "combined"
-        combined["n"] = counts[["behavior", "fluency"]].min(axis=1).values
-        summary = pd.concat([summary, combined], ignore_index=True)
+    rng = np.random.default_rng(0)
+    rows = []
+    for name in combined_scores(table):
+        behaviour, fluency = COMBINED[name]
+        for cell_keys, cell in table.groupby([*GROUP, "method", "alpha"], dropna=False):
+            b, f = _normalised(cell, behaviour).to_numpy(float), _normalised(cell, fluency).to_numpy(float)
+            stats = _combined_cell(b, f, rng)
+            rows.append(
+                {
+                    **dict(zip([*GROUP, "method", "alpha"], cell_keys)),
+                    "scorer": name,
+                    **stats,
+                    "n_unscored": len(cell) - stats["n"],
+                }
+            )
+    if rows:
+        summary = pd.concat([summary, pd.DataFrame(rows)], ignore_index=True)
     order: dict[str, int] = {}
     for name in [*SCORERS, *scores]:
         order.setdefault(name, len(order))
@@ -162,16 +296,21 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _objective(table: pd.DataFrame) -> tuple[str, pd.Series]:
-    """Per-alpha objective: SAE-TS's combined score when both judges ran, else the behaviour score."""
-    scores = score_columns(table)
-    by_alpha = table.groupby("alpha")
-    if {"behavior", "fluency"} <= set(scores):
-        means = by_alpha[["behavior", "fluency"]].mean()
-        return "combined", ((means["behavior"] - 1) / 9) * ((means["fluency"] - 1) / 9)
-    for name in ("behavior", "french_share"):
-        if name in scores:
-            return name, by_alpha[name].mean()
-    raise CurvesError(f"no behaviour score to pick an alpha by: the logs have {scores}")
+    """Per-alpha objective: a combined score (behaviour x fluency), never behaviour alone.
+
+    The judges' combined score when both judges ran, else the deterministic one; with
+    neither, no alpha can be picked and the objective is all NaN.
+    """
+    names = combined_scores(table)
+    if not names:
+        return "none (needs behaviour and fluency scores)", pd.Series(np.nan, index=sorted(table["alpha"].unique()))
+    behaviour, fluency = COMBINED[names[0]]
+    means = pd.DataFrame(
+        {"b": _normalised(table, behaviour), "f": _normalised(table, fluency), "alpha": table["alpha"]}
+    )
+    means = means.dropna().groupby("alpha")[["b", "f"]].mean()
+    objective = (means["b"] * means["f"]).reindex(sorted(table["alpha"].unique()))
+    return names[0], objective
 
 
 def _argmax(objective: pd.Series) -> float:
@@ -180,9 +319,10 @@ def _argmax(objective: pd.Series) -> float:
 
 
 def best_alphas(table: pd.DataFrame) -> pd.DataFrame:
-    """Best alpha per method, picked on half of the prompts and reported on the other half (AxBench).
+    """Best alpha per method by the combined score, picked on half of the prompts and reported on the other half.
 
-    The in-sample pick (chosen and reported on all prompts) stands beside it, to show the optimism.
+    AxBench's held-out selection; the in-sample pick (chosen and reported on all prompts)
+    stands beside it, to show the optimism.
     """
     rows = []
     for keys, part in table.groupby([*GROUP, "method"], dropna=False):
@@ -200,6 +340,40 @@ def best_alphas(table: pd.DataFrame) -> pd.DataFrame:
             row.update(alpha_heldout=np.nan, score_heldout=np.nan)
         row.update(n_select_prompts=len(select), n_report_prompts=len(report))
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _spearman(x: pd.Series, y: pd.Series) -> float:
+    """Spearman's rho: Pearson's r of average ranks (NaN when either side is constant)."""
+    rx, ry = x.rank(), y.rank()
+    if rx.std() == 0 or ry.std() == 0:
+        return np.nan
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def judge_audit(table: pd.DataFrame, n_disagreeing: int = 5) -> pd.DataFrame:
+    """Rank agreement of each judge with its deterministic check, per group, and the samples they most disagree on."""
+    rows = []
+    for judge, check in AUDIT:
+        if not {judge, check} <= set(table.columns):
+            continue
+        for keys, part in table.groupby(GROUP, dropna=False):
+            both = part.dropna(subset=[judge, check])
+            rho = _spearman(both[judge], both[check]) if len(both) > 2 else np.nan
+            # disagreement: the gap between the two percentile ranks
+            gap = (both[judge].rank(pct=True) - both[check].rank(pct=True)).abs()
+            worst = both.assign(gap=gap).nlargest(n_disagreeing, "gap")
+            ids = ", ".join(f"{r.sample_id} ({r[judge]:g} vs {r[check]:.2f})" for _, r in worst.iterrows())
+            rows.append(
+                {
+                    **dict(zip(GROUP, keys)),
+                    "judge": judge,
+                    "check": check,
+                    "n": len(both),
+                    "spearman": rho,
+                    "most_disagreeing": ids or "-",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -227,7 +401,7 @@ def plot_curves(summary: pd.DataFrame, out: Path, table: pd.DataFrame | None = N
     written = []
     criteria = {} if table is None else table.groupby("task")["criterion"].first().to_dict()
     for keys, group in summary.groupby(GROUP, dropna=False):
-        task, model, sae, layer, positions, feature, vector = keys
+        task, model, sae, layer, positions, feature, vector, settings = keys
         for scorer, curve in group.groupby("scorer", sort=False):
             fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
             for (method, line), color in zip(curve.groupby("method"), sns.color_palette()):
@@ -241,13 +415,15 @@ def plot_curves(summary: pd.DataFrame, out: Path, table: pd.DataFrame | None = N
                 source = f"vector {vector}"
             where = f"layer {layer}" + ("" if positions == "all" else f", {positions} positions")
             title = f"{task}: {scorer} vs alpha\n{model}, {source}, {where}"
+            if settings != "-":
+                title += f"\n{settings}"
             if scorer == "behavior" and criteria.get(task):
                 title += f'\ncriterion: "{criteria[task]}"'
             ax.set_title(title, fontsize=10)
             ax.set_xlabel("alpha (steering strength; multiplies the raw direction)")
             ax.set_ylabel(SCORERS.get(scorer, scorer))
             fig.tight_layout()
-            path = out / f"{_slug(task, model, vector, feature, scorer)}.png"
+            path = out / f"{_slug(task, model, vector, feature, *([settings] if settings != '-' else []), scorer)}.png"
             fig.savefig(path)
             points = {
                 line.get_label(): list(zip(map(float, line.get_xdata()), map(float, line.get_ydata())))
@@ -269,22 +445,54 @@ def _markdown(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
+def _listing(items: list[str], limit: int = 50) -> str:
+    if not items:
+        return "none"
+    more = [f"- ... and {len(items) - limit} more"] if len(items) > limit else []
+    return "\n".join([*(f"- {item}" for item in items[:limit]), *more])
+
+
+def _audit_section(audit: pd.DataFrame) -> str:
+    if audit.empty:
+        return "No judge ran beside its deterministic check (behavior/french_share, fluency/coherence)."
+    lines = [_markdown(audit)]
+    for row in audit.itertuples():
+        if not row.spearman >= AGREEMENT_WARNING:
+            lines.append(
+                f"**Warning:** {row.judge} and {row.check} agree poorly (Spearman {row.spearman:.2f}, n={row.n}) "
+                f"in {row.task}/{row.vector}{'' if row.settings == '-' else f' ({row.settings})'}: "
+                "open the samples listed above in `inspect view` before trusting either."
+            )
+    return "\n\n".join(lines)
+
+
 def write_outputs(paths: Sequence[str | Path], out: str | Path) -> dict[str, object]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    table = load_table(paths)
+    dropped: dict[str, list[str]] = {}
+    table = load_table(paths, dropped)
     summary = summarize(table)
     best = best_alphas(table)
+    audit = judge_audit(table)
     table.drop(columns=["created"]).to_csv(out / "samples.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
     best.to_csv(out / "best_alpha.csv", index=False)
+    audit.to_csv(out / "judge_audit.csv", index=False)
     unscored = summary[summary["n_unscored"] > 0]
     report = "\n\n".join(
         [
             "# Steering sweep summary",
-            f"{len(table)} samples from {table['log'].nunique()} log(s).",
-            "## Best alpha per method (picked on half the prompts, reported on the other half)",
+            f"{len(table)} samples from {table['log'].nunique()} log(s); "
+            f"{len(dropped['failed_samples'])} failed sample(s) and {len(dropped['skipped_logs'])} unreadable log(s) "
+            f"left out (listed below); {len(dropped['duplicates'])} repeated copies of samples counted once.",
+            "## Best alpha per method (by the combined score; picked on half the prompts, reported on the other half)",
             _markdown(best),
+            "## Judge audit (Spearman rank correlation of each judge with its deterministic check)",
+            _audit_section(audit),
+            "## Failed samples (errored or stopped by a limit; excluded, never averaged in)",
+            _listing(dropped["failed_samples"]),
+            "## Unreadable logs (skipped)",
+            _listing(dropped["skipped_logs"]),
             "## Unscored samples (the grader gave no grade; excluded from means, never counted as zeros)",
             _markdown(unscored[[*GROUP, "method", "alpha", "scorer", "n_unscored"]]) if len(unscored) else "none",
             "## Mean, standard error and 95% interval per alpha",
@@ -293,7 +501,15 @@ def write_outputs(paths: Sequence[str | Path], out: str | Path) -> dict[str, obj
     )
     (out / "summary.md").write_text(report + "\n")
     plots = plot_curves(summary, out, table)
-    return {"table": table, "summary": summary, "best": best, "plots": plots, "report": report}
+    return {
+        "table": table,
+        "summary": summary,
+        "best": best,
+        "audit": audit,
+        "dropped": dropped,
+        "plots": plots,
+        "report": report,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -306,6 +522,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CurvesError as error:
         print(f"steering-curves: {error}", file=sys.stderr)
         return 2
+    for item in result["dropped"]["skipped_logs"]:
+        print(f"steering-curves: warning: skipped unreadable log {item}", file=sys.stderr)
+    if result["dropped"]["failed_samples"]:
+        print(
+            f"steering-curves: warning: {len(result['dropped']['failed_samples'])} failed sample(s) left out "
+            "(listed in summary.md)",
+            file=sys.stderr,
+        )
     print(result["report"])
     print(f"\nwrote {len(result['plots'])} plots and the tables to {args.out}")
     return 0

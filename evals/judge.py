@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from functools import cache
 
+from pydantic import BaseModel, Field
+
 from steering import PROMPTS_DIR
 
 GRADE_RANGE = (1, 10)
+TEMPLATES = ("judge_system.txt", "judge_user.txt")
 
-_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
-_SCORE_FIELD = re.compile(r'"?score"?\s*[:=]\s*(-?\d+(?:\.\d+)?)', re.IGNORECASE)
+# the blocks the user message puts the prompt and the reply in; text may not open or close one
+_DELIMITER = re.compile(r"<(\s*/?\s*(?:prompt|reply)\b[^>]*)>", re.IGNORECASE)
+
+
+class Grade(BaseModel):
+    """The structured answer asked of graders that support a response schema."""
+
+    reasoning: str = Field(description="one or two sentences on how the text meets the criterion")
+    score: int = Field(ge=GRADE_RANGE[0], le=GRADE_RANGE[1], description="integer from 1 to 10")
 
 
 @cache
@@ -24,34 +35,58 @@ def _template(name: str) -> str:
     return (PROMPTS_DIR / name).read_text()
 
 
+def template_digest() -> str:
+    """Short hash of the judge templates: curves keep runs judged with different templates apart."""
+    text = "\n".join(_template(name) for name in TEMPLATES)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def escape_delimiters(text: str) -> str:
+    """Keep quoted text inside its block: ``</reply>`` becomes ``&lt;/reply>``."""
+    return _DELIMITER.sub(lambda m: f"&lt;{m.group(1)}>", text)
+
+
 def judge_messages(criterion: str, prompt: str, reply: str) -> tuple[str, str]:
     """(system, user) messages: SAE-TS's judge, with the prompt and reply in delimited blocks."""
     return (
         _template("judge_system.txt").format(criterion=criterion).strip(),
-        _template("judge_user.txt").format(prompt=prompt, reply=reply).strip(),
+        _template("judge_user.txt").format(prompt=escape_delimiters(prompt), reply=escape_delimiters(reply)).strip(),
     )
 
 
-def parse_grade(text: str) -> tuple[float | None, str]:
-    """(grade, reasoning) from the judge's JSON reply; grade None when none in 1..10 can be read."""
-    reasoning = text.strip()
-    grade: float | None = None
-    match = _JSON_OBJECT.search(text)
-    if match:
+def _json_objects(text: str) -> list[tuple[int, int, object]]:
+    """(start, end, value) of every top-level JSON value that starts with ``{``, in order."""
+    decoder = json.JSONDecoder()
+    found, position = [], text.find("{")
+    while position != -1:
         try:
-            data = json.loads(match.group(0))
-            if isinstance(data, dict):
-                reasoning = str(data.get("reasoning", reasoning))
-                value = data.get("score")
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    grade = float(value)
-                elif isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
-                    grade = float(value)
+            value, end = decoder.raw_decode(text, position)
         except json.JSONDecodeError:
-            pass
-    if grade is None:
-        field = _SCORE_FIELD.search(text)
-        grade = float(field.group(1)) if field else None
-    if grade is None or not GRADE_RANGE[0] <= grade <= GRADE_RANGE[1]:
+            position = text.find("{", position + 1)
+            continue
+        found.append((position, end, value))
+        position = text.find("{", end)
+    return found
+
+
+def parse_grade(text: str) -> tuple[int | None, str]:
+    """(grade, reasoning) from the grader's own answer; grade None when it gave none we can trust.
+
+    The grader's answer is the last well-formed JSON object with a ``score`` key, and
+    nothing after it may open another object (a truncated final answer is not replaced by
+    an earlier one, which could be quoted from the graded reply). There is no fallback
+    that reads a number elsewhere in the text. The score must be a JSON integer in 1..10.
+    """
+    reasoning = text.strip()
+    answers = [(end, value) for _, end, value in _json_objects(text) if isinstance(value, dict) and "score" in value]
+    if not answers:
         return None, reasoning
-    return grade, reasoning
+    end, answer = answers[-1]
+    if "{" in text[end:]:
+        return None, reasoning
+    if isinstance(answer.get("reasoning"), str):
+        reasoning = answer["reasoning"]
+    score = answer["score"]
+    if isinstance(score, bool) or not isinstance(score, int) or not GRADE_RANGE[0] <= score <= GRADE_RANGE[1]:
+        return None, reasoning
+    return score, reasoning

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-import re
-from functools import cache
 from typing import Any
 
-from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig, Model, get_model
+from inspect_ai.model import (
+    ChatMessageSystem,
+    ChatMessageUser,
+    GenerateConfig,
+    Model,
+    ResponseSchema,
+    get_model,
+)
 from inspect_ai.scorer import Metric, Score, Scorer, Target, grouped, mean, scorer, stderr
 from inspect_ai.solver import TaskState
+from inspect_ai.util import json_schema
 
-from evals.judge import criteria, judge_messages, parse_grade
+from evals.judge import Grade, criteria, judge_messages, parse_grade
+from evals.metrics import coherence_report, french_report
 
 DEFAULT_GRADER = "openai/gpt-4o-mini"
+# graders that support structured output (OpenAI and others) return exactly this object;
+# the rest ignore the schema and answer in text, parsed by the same strict rule
+JUDGE_CONFIG = GenerateConfig(
+    temperature=0.0,
+    response_schema=ResponseSchema(name="grade", json_schema=json_schema(Grade), strict=True),
+)
 
 
 def sweep_metrics() -> list[Metric | dict[str, Any]]:
@@ -35,14 +48,14 @@ async def _judge(state: TaskState, criterion: str, grader: str | Model | None) -
     system, user = judge_messages(criterion, state.input_text, reply)
     output = await _grader(grader).generate(
         [ChatMessageSystem(content=system), ChatMessageUser(content=user)],
-        config=GenerateConfig(temperature=0.0),
+        config=JUDGE_CONFIG,
         cache=True,
     )
     grade, reasoning = parse_grade(output.completion)
     metadata = {"criterion": criterion, "grader_reply": output.completion}
     if grade is None:
         return Score.unscored(
-            reason="the grader's reply has no grade from 1 to 10",
+            reason="the grader's reply has no well-formed final JSON object with an integer score from 1 to 10",
             answer=reply,
             explanation=output.completion,
             metadata=metadata,
@@ -70,51 +83,42 @@ def behavior(criterion: str, grader: str | None = None) -> Scorer:
     return score
 
 
-@cache
-def _language_detector() -> Any:
-    from lingua import Language, LanguageDetectorBuilder
-
-    # a few likely neighbours, so Spanish or Italian drift is not counted as French
-    languages = [Language.ENGLISH, Language.FRENCH, Language.GERMAN, Language.SPANISH, Language.ITALIAN]
-    return LanguageDetectorBuilder.from_languages(*languages).build()
-
-
-_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
-
-
-def french_fraction(text: str) -> float:
-    """Share of the reply's letters in sentences that lingua identifies as French (0 if none)."""
-    from lingua import Language
-
-    detector = _language_detector()
-    french = total = 0
-    for sentence in _SENTENCE.findall(text):
-        letters = sum(ch.isalpha() for ch in sentence)
-        if letters == 0:
-            continue
-        total += letters
-        if detector.detect_language_of(sentence) == Language.FRENCH:
-            french += letters
-    return french / total if total else 0.0
-
-
 @scorer(metrics=sweep_metrics())
 def french_share() -> Scorer:
-    """Deterministic cross-check of the French judge: offline language ID, 0..1."""
+    """Deterministic cross-check of the French judge: share of real French words, 0..1 (evals.metrics)."""
 
     async def score(state: TaskState, target: Target) -> Score:
         reply = state.output.completion
-        return Score(value=french_fraction(reply), answer=reply)
+        report = french_report(reply)
+        return Score(value=report.value, answer=reply, explanation=report.explanation())
+
+    return score
+
+
+@scorer(metrics=sweep_metrics())
+def coherence() -> Scorer:
+    """Deterministic cross-check of the fluency judge: real words x non-repeated trigrams, 0..1."""
+
+    async def score(state: TaskState, target: Target) -> Score:
+        reply = state.output.completion
+        report = coherence_report(reply)
+        return Score(value=report.value, answer=reply, explanation=report.explanation())
 
     return score
 
 
 @scorer(metrics=sweep_metrics())
 def unsteered_logprob() -> Scorer:
-    """Fluency proxy: mean log-probability of the reply under the unsteered model (from the provider)."""
+    """Likelihood, not fluency: mean log-probability of the reply under the unsteered model.
+
+    It rewards repetition (a loop is very likely) and punishes any language the prompt
+    did not ask for, so it is reported beside ``coherence``, never as a fluency score.
+    """
 
     async def score(state: TaskState, target: Target) -> Score:
         value = (state.output.metadata or {}).get("unsteered_logprob")
+        if not state.output.completion.strip():
+            return Score.unscored(reason="the reply is empty: no tokens to score", answer=state.output.completion)
         if value is None:
             return Score.unscored(reason="the model reported no unsteered log-probability (not a steered/ model?)")
         return Score(value=float(value), answer=state.output.completion)

@@ -2,7 +2,8 @@
 
 Modes: ``length`` grades ``min(10, 1 + len(reply) // 10)``; ``garbage`` answers with no
 grade; ``flaky`` fails the first call for each prompt, then grades like ``length``. Any
-mode refuses a call that carries steering, which a grader must never receive.
+mode refuses a call that carries steering, which a grader must never receive. Every
+call's config is appended to ``RECEIVED_CONFIGS`` so tests can see what a grader was asked.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 _REPLY = re.compile(r"<reply>\n(.*)\n</reply>", re.DOTALL)
 MODES = ("length", "garbage", "flaky")
 DEFAULT_CONFIG = GenerateConfig()
+RECEIVED_CONFIGS: list[GenerateConfig] = []
 
 
 class StubGraderError(RuntimeError):
@@ -44,6 +46,7 @@ class StubGraderAPI(ModelAPI):
     async def generate(
         self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice, config: GenerateConfig
     ) -> ModelOutput:
+        RECEIVED_CONFIGS.append(config)
         if config.extra_body:
             raise AssertionError(f"the grader received extra_body {config.extra_body}")
         user = input[-1].text

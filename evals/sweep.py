@@ -10,7 +10,8 @@ from inspect_ai.scorer import Scorer
 
 from evals.args import parse_alphas, parse_int, parse_methods, parse_vectors
 from evals.dataset import load_prompts, sweep_dataset
-from evals.scorers import behavior, fluency, unsteered_logprob
+from evals.judge import template_digest
+from evals.scorers import behavior, coherence, fluency, unsteered_logprob
 from evals.solvers import steer
 
 
@@ -31,7 +32,7 @@ def sweep_task(
     temperature: Any = 0.5,
     seed: Any = 16,
 ) -> Task:
-    """A prompts x alphas x methods sweep scored for the behaviour, fluency and the fluency proxy."""
+    """A prompts x alphas x methods sweep: judged behaviour and fluency, offline coherence, likelihood."""
     feature = None if feature is None else parse_int(feature, "feature")
     vectors = parse_vectors(vector)
     for needs_feature in {"sae", "sae_ts"} & set(vectors):
@@ -41,7 +42,7 @@ def sweep_task(
         raise ValueError(f"normalize must be true or false, got {normalize!r}")
     limit = None if n_prompts is None else parse_int(n_prompts, "n_prompts", minimum=1)
     scorers: list[Scorer] = [behavior(criterion), fluency()] if judge else []
-    scorers += [*(extra_scorers or []), unsteered_logprob()]
+    scorers += [*(extra_scorers or []), coherence(), unsteered_logprob()]
     return Task(
         name=name,
         dataset=sweep_dataset(
@@ -54,5 +55,11 @@ def sweep_task(
             temperature=float(temperature),
             seed=parse_int(seed, "seed"),
         ),
-        metadata={"criterion": criterion, "feature": feature, "vectors": vectors, "normalize": normalize},
+        metadata={
+            "criterion": criterion,
+            "feature": feature,
+            "vectors": vectors,
+            "normalize": normalize,
+            "judge_template": template_digest() if judge else None,
+        },
     )

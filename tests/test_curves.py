@@ -90,7 +90,9 @@ def test_best_alpha_is_picked_on_half_the_prompts_and_reported_on_the_other(swee
 def test_plots_are_real_images_whose_points_match_the_summary(sweep):
     _, _, out, result = sweep
     plots = {p.scorer: p for p in result["plots"]}
-    assert {"behavior", "fluency", "combined", "french_share", "unsteered_logprob"} <= set(plots)
+    assert {"behavior", "fluency", "combined", "french_share", "coherence", "combined_offline", "unsteered_logprob"} <= set(
+        plots
+    )
     summary = result["summary"]
     for scorer, plot in plots.items():
         image = matplotlib.image.imread(plot.path)
@@ -130,7 +132,7 @@ def test_different_models_are_kept_apart(sweep, tiny_model_dir, tiny_sae_dir, tm
     assert result["summary"]["model"].nunique() == 2
     other_rows = result["summary"][result["summary"]["model"] == f"steered/{other}"]
     assert set(other_rows["alpha"]) == {0.0} and set(other_rows["n"].dropna()) == {4}
-    assert len({p.path for p in result["plots"]}) == len(result["plots"]) == 10
+    assert len({p.path for p in result["plots"]}) == len(result["plots"]) == 14
 
 
 def test_missing_logs_or_metadata_give_clear_errors(tmp_path, capsys):
@@ -144,3 +146,121 @@ def test_missing_logs_or_metadata_give_clear_errors(tmp_path, capsys):
         load_table([tmp_path / "plain"])
     assert main([str(tmp_path / "plain"), "--out", str(tmp_path / "o")]) == 2
     assert "metadata 'alpha'" in capsys.readouterr().err
+
+
+def test_runs_at_different_temperatures_are_kept_apart(tiny_model_dir, tiny_sae_dir, tmp_path):
+    for temperature in (0.5, 1.5):
+        _sweep(tiny_model_dir, tiny_sae_dir, tmp_path / "logs", alphas=[0], methods="add", temperature=temperature)
+    result = write_outputs([tmp_path / "logs"], tmp_path / "out")
+    table = result["table"]
+    assert len(table) == 8 and table["log"].nunique() == 2
+    assert sorted(table["settings"].unique()) == ["temperature=0.5", "temperature=1.5"]
+    behaviour = result["summary"][result["summary"].scorer == "behavior"]
+    assert sorted(behaviour["settings"]) == ["temperature=0.5", "temperature=1.5"]
+    assert set(behaviour["n"]) == {4}
+    assert len(result["best"]) == 2
+    assert any("temperature-1-5" in p.path.name for p in result["plots"])
+
+
+def test_runs_with_different_graders_are_kept_apart(sweep, tiny_model_dir, tiny_sae_dir, tmp_path):
+    _, log_dir, _, _ = sweep
+    _sweep(tiny_model_dir, tiny_sae_dir, tmp_path / "logs", grader="stubgrader/garbage")
+    result = write_outputs([log_dir, tmp_path / "logs"], tmp_path / "out")
+    assert set(result["table"]["settings"]) == {"grader=stubgrader/length", "grader=stubgrader/garbage"}
+    garbage = result["summary"][
+        (result["summary"].settings == "grader=stubgrader/garbage") & (result["summary"].scorer == "fluency")
+    ]
+    assert set(garbage["n"]) == {0} and set(garbage["n_unscored"]) == {4}
+
+
+def _damage(log_path, out_path):
+    """A copy of the log in which one sample errored and one hit a time limit."""
+    from inspect_ai.log import EvalError, EvalSampleLimit, read_eval_log, write_eval_log
+
+    log = read_eval_log(str(log_path))
+    log.samples[0].error = EvalError(message="RuntimeError: boom", traceback="", traceback_ansi="")
+    log.samples[1].limit = EvalSampleLimit(type="time", limit=9)
+    write_eval_log(log, str(out_path))
+    return log.samples[0].id, log.samples[1].id
+
+
+def test_failed_samples_are_reported_by_name_and_never_averaged(sweep, tmp_path):
+    log, log_dir, _, result = sweep
+    (log_file,) = log_dir.glob("*.eval")
+    (tmp_path / "logs").mkdir()
+    errored, limited = _damage(log_file, tmp_path / "logs" / "damaged.eval")
+    damaged = write_outputs([tmp_path / "logs"], tmp_path / "out")
+    assert len(damaged["table"]) == len(result["table"]) - 2
+    assert errored not in set(damaged["table"]["sample_id"]) and limited not in set(damaged["table"]["sample_id"])
+    failed = damaged["dropped"]["failed_samples"]
+    assert any(errored in f and "boom" in f for f in failed) and any(limited in f and "limit: time" in f for f in failed)
+    assert "2 failed sample(s)" in damaged["report"] and errored in damaged["report"]
+
+
+def test_a_corrupt_log_is_skipped_by_name_and_the_rest_are_used(sweep, tmp_path, capsys):
+    _, log_dir, _, result = sweep
+    (log_file,) = log_dir.glob("*.eval")
+    (tmp_path / "logs").mkdir()
+    shutil.copy(log_file, tmp_path / "logs" / "good.eval")
+    (tmp_path / "logs" / "truncated.eval").write_bytes(log_file.read_bytes()[:2000])
+    assert main([str(tmp_path / "logs"), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "skipped unreadable log" in err and "truncated.eval" in err
+    assert len(pd.read_csv(tmp_path / "out" / "samples.csv")) == len(result["table"])
+
+
+def test_a_folder_with_only_failed_samples_exits_non_zero(sweep, tmp_path, capsys):
+    from inspect_ai.log import EvalError, read_eval_log, write_eval_log
+
+    _, log_dir, _, _ = sweep
+    (log_file,) = log_dir.glob("*.eval")
+    log = read_eval_log(str(log_file))
+    for sample in log.samples:
+        sample.error = EvalError(message="RuntimeError: boom", traceback="", traceback_ansi="")
+    (tmp_path / "logs").mkdir()
+    write_eval_log(log, str(tmp_path / "logs" / "all-failed.eval"))
+    assert main([str(tmp_path / "logs"), "--out", str(tmp_path / "out")]) == 2
+    assert "no usable samples" in capsys.readouterr().err
+
+
+def test_judge_audit_on_a_known_table_equals_a_hand_computation():
+    from evals.curves import GROUP, judge_audit
+
+    behaviour = [1, 2, 3, 4, 10]
+    french = [0.0, 0.1, 0.2, 0.3, 0.05]
+    table = pd.DataFrame({key: "x" for key in GROUP}, index=range(5))
+    table = table.assign(sample_id=[f"s{i}" for i in range(5)], behavior=behaviour, french_share=french)
+    (row,) = judge_audit(table, n_disagreeing=1).to_dict("records")
+    # ranks 1..5 vs 1,3,4,5,2: d = 0,1,1,1,3; rho = 1 - 6*12/(5*24) = 0.4
+    assert row["spearman"] == pytest.approx(0.4)
+    assert row["n"] == 5 and row["most_disagreeing"].startswith("s4 (10 vs 0.05)")
+    report_table = pd.DataFrame([row])
+    from evals.curves import _audit_section
+
+    assert "**Warning:** behavior and french_share agree poorly (Spearman 0.40, n=5)" in _audit_section(report_table)
+
+
+def test_judge_audit_equals_a_hand_computed_spearman(sweep):
+    from scipy.stats import spearmanr
+
+    _, _, _, result = sweep
+    table, audit = result["table"], result["audit"]
+    for judge, check in [("behavior", "french_share"), ("fluency", "coherence")]:
+        row = audit[(audit.judge == judge) & (audit.check == check)].iloc[0]
+        expected = spearmanr(table[judge], table[check]).statistic
+        assert row["n"] == len(table)
+        assert row["spearman"] == pytest.approx(expected, nan_ok=True)
+    assert "## Judge audit" in result["report"]
+
+
+def test_best_alpha_uses_the_offline_combined_score_without_judges(tiny_model_dir, tiny_sae_dir, tmp_path):
+    _sweep(tiny_model_dir, tiny_sae_dir, tmp_path / "logs", judge=False)
+    result = write_outputs([tmp_path / "logs"], tmp_path / "out")
+    table = result["table"]
+    for method in METHODS:
+        rows = table[table.method == method]
+        objective = rows.groupby("alpha").apply(lambda g: g["french_share"].mean() * g["coherence"].mean())
+        best = result["best"][result["best"].method == method].iloc[0]
+        assert best["objective"] == "combined_offline"
+        assert best["score_insample"] == pytest.approx(objective.max())
+    assert "combined_offline" in set(result["summary"]["scorer"]) and "combined" not in set(result["summary"]["scorer"])

@@ -67,6 +67,9 @@ def test_cli_run_succeeds_with_every_sample_graded(cli_log):
             assert sample.scores[name].value == length_grade(reply)
             assert sample.scores[name].explanation == f"the reply has {len(reply)} characters"
         assert 0.0 <= sample.scores["french_share"].value <= 1.0
+        assert "French sentences" in sample.scores["french_share"].explanation
+        assert 0.0 <= sample.scores["coherence"].value <= 1.0
+        assert "real-word share" in sample.scores["coherence"].explanation
         assert sample.scores["unsteered_logprob"].value < 0
     assert seen == {(a, m) for a in ALPHAS for m in ("add", "add_renorm")}
 
@@ -98,6 +101,25 @@ def test_steering_spec_is_in_the_logged_model_call_and_never_reaches_the_grader(
         assert request["provider"]["sae_release"] == "gemma-scope-2b-pt-res-canonical"
         assert steered[0].config.extra_body == {"steering": request["steering"]}
         assert all(e.config.extra_body is None for e in graded)
+
+
+def test_the_grader_is_asked_for_structured_output_at_temperature_zero(
+    tiny_model_dir, tiny_sae_dir, tmp_path, monkeypatch
+):
+    from evals.judge import Grade
+    from evals.stub_grader import RECEIVED_CONFIGS
+
+    monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path / "cache"))  # cached grades would skip the grader
+    RECEIVED_CONFIGS.clear()
+    log = _run(tiny_model_dir, tiny_sae_dir, tmp_path, alphas=[0], methods="add")
+    assert log.status == "success"
+    assert len(RECEIVED_CONFIGS) == 2 * 3
+    for config in RECEIVED_CONFIGS:
+        assert config.temperature == 0.0
+        assert config.response_schema.name == "grade" and config.response_schema.strict
+        assert config.response_schema.json_schema.model_dump(exclude_none=True)["required"] == ["reasoning", "score"]
+        assert set(config.response_schema.json_schema.properties) == set(Grade.model_fields)
+    assert log.eval.metadata["judge_template"]
 
 
 def test_unparseable_grader_reply_is_unscored_with_the_judges_text(tiny_model_dir, tiny_sae_dir, tmp_path):

@@ -1,0 +1,174 @@
+"""Deterministic reply metrics: plain functions of the text, no Inspect, no model.
+
+They stand beside the LLM judges as cross-checks that a loop or a string of invented
+words cannot pass. Calibrated on ``tests/data/labelled_replies.jsonl`` (fluent English and
+French, loops, invented words, half-gibberish); README quotes the separation they reach.
+
+What they do not measure: grammar and sense (a shuffled list of real words passes
+``coherence``), relevance to the prompt, and languages outside ``LANGUAGES``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+LANGUAGES = ("en", "fr", "de", "es", "it")
+"""Languages a sentence can be identified as; neighbours of French, so Spanish drift is not French."""
+NGRAM = 3
+"""Repetition is measured on word trigrams: fluent prose almost never repeats one, loops always do."""
+MIN_ZIPF = 1.0
+"""A word is real when wordfreq's list for the sentence's language has it (Zipf >= 1, its floor)."""
+ENGLISH_MARGIN = 1.0
+"""French web text is full of English: a word 10x (1 Zipf) more frequent in English is not counted as French."""
+
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+
+
+@cache
+def _detector() -> Any:
+    from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+
+    languages = [Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper())) for code in LANGUAGES]
+    return LanguageDetectorBuilder.from_languages(*languages).build()
+
+
+def sentence_language(sentence: str) -> str | None:
+    """ISO 639-1 code of the sentence's language among ``LANGUAGES`` (None when lingua cannot tell)."""
+    language = _detector().detect_language_of(sentence)
+    return None if language is None else language.iso_code_639_1.name.lower()
+
+
+def _words(text: str, language: str) -> list[str]:
+    from wordfreq import tokenize
+
+    # tokens without a letter (numbers, list markers, emoji) are not words
+    return [token for token in tokenize(text, language) if any(ch.isalpha() for ch in token)]
+
+
+def is_word(token: str, language: str) -> bool:
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(token, language) >= MIN_ZIPF
+
+
+def is_french_word(token: str) -> bool:
+    from wordfreq import zipf_frequency
+
+    french = zipf_frequency(token, "fr")
+    return french >= MIN_ZIPF and french + ENGLISH_MARGIN >= zipf_frequency(token, "en")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    language: str | None
+    words: tuple[str, ...]
+    non_words: tuple[str, ...]
+
+
+def sentences(text: str) -> list[Sentence]:
+    """The reply's sentences with their language and the words that language's list lacks."""
+    out = []
+    for part in _SENTENCE.findall(text):
+        if not any(ch.isalpha() for ch in part):
+            continue
+        language = sentence_language(part)
+        words = tuple(_words(part, language or "en"))
+        if not words:
+            continue
+        # a sentence lingua cannot place is checked against English, the prompts' language
+        non_words = tuple(w for w in words if not is_word(w, language or "en"))
+        out.append(Sentence(part.strip(), language, words, non_words))
+    return out
+
+
+def distinct_ngram_share(words: list[str], n: int = NGRAM) -> float:
+    """Share of the word n-grams that occur once (1.0 for texts shorter than n words)."""
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    if not grams:
+        return 1.0
+    counts: dict[tuple[str, ...], int] = {}
+    for gram in grams:
+        counts[gram] = counts.get(gram, 0) + 1
+    return sum(1 for gram in grams if counts[gram] == 1) / len(grams)
+
+
+@dataclass(frozen=True)
+class CoherenceReport:
+    value: float
+    n_words: int
+    real_word_share: float
+    distinct_share: float
+    non_words: list[str] = field(default_factory=list)
+
+    def explanation(self) -> str:
+        if self.n_words == 0:
+            return "no words: the reply is empty or has no letters"
+        shown = ", ".join(dict.fromkeys(self.non_words[:12])) or "none"
+        return (
+            f"coherence {self.value:.2f} = real-word share {self.real_word_share:.2f} "
+            f"x distinct {NGRAM}-gram share {self.distinct_share:.2f} ({self.n_words} words); "
+            f"not in the word list of their sentence's language: {shown}"
+        )
+
+
+def coherence_report(text: str) -> CoherenceReport:
+    parts = sentences(text)
+    words = [w for s in parts for w in s.words]
+    if not words:
+        return CoherenceReport(0.0, 0, 0.0, 0.0)
+    non_words = [w for s in parts for w in s.non_words]
+    real = 1 - len(non_words) / len(words)
+    distinct = distinct_ngram_share(words)
+    return CoherenceReport(real * distinct, len(words), real, distinct, non_words)
+
+
+def coherence(text: str) -> float:
+    """Offline fluency, 0..1: share of real words x share of word trigrams that are not repeats.
+
+    A loop (``la merde, la merde, ...``) fails the second factor, invented words
+    (``hydrapéonéonéon``) the first; an empty reply is 0.
+    """
+    return coherence_report(text).value
+
+
+@dataclass(frozen=True)
+class FrenchReport:
+    value: float
+    n_words: int
+    french_sentences: list[str]
+    other_sentences: list[str]
+
+    def explanation(self) -> str:
+        if self.n_words == 0:
+            return "no words: the reply is empty or has no letters"
+        french = " | ".join(self.french_sentences[:6]) or "none"
+        return (
+            f"{self.value:.2f} of {self.n_words} words are real French words in French sentences; "
+            f"French sentences: {french}; other sentences: {len(self.other_sentences)}"
+        )
+
+
+def french_report(text: str) -> FrenchReport:
+    parts = sentences(text)
+    n_words = sum(len(s.words) for s in parts)
+    french = [s for s in parts if s.language == "fr"]
+    real_french = sum(is_french_word(w) for s in french for w in s.words)
+    return FrenchReport(
+        real_french / n_words if n_words else 0.0,
+        n_words,
+        [s.text for s in french],
+        [s.text for s in parts if s.language != "fr"],
+    )
+
+
+def french_fraction(text: str) -> float:
+    """Share of the reply's words that are real French words in sentences identified as French, 0..1.
+
+    Invented French-looking words (``cabreleté``) are in no French word list and do not count;
+    nor do English words inside a French sentence (``is``, ``the``).
+    """
+    return french_report(text).value

@@ -1,0 +1,89 @@
+"""The offline metrics earn their place on a labelled set: fluent replies pass, degenerate ones do not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evals.metrics import coherence, coherence_report, distinct_ngram_share, french_fraction, french_report
+
+LABELLED = [json.loads(line) for line in (Path(__file__).parent / "data" / "labelled_replies.jsonl").open()]
+FLUENT = [r["text"] for r in LABELLED if r["label"] == "fluent"]
+DEGENERATE = [r["text"] for r in LABELLED if r["label"] == "degenerate"]
+
+
+def auc(positive: list[float], negative: list[float]) -> float:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    pairs = [(p > n) + 0.5 * (p == n) for p in positive for n in negative]
+    return sum(pairs) / len(pairs)
+
+
+def test_labelled_set_has_every_kind_of_reply():
+    kinds = {(r["label"], r["language"], r["kind"]) for r in LABELLED}
+    assert {("fluent", "en", "prose"), ("fluent", "fr", "prose"), ("degenerate", "fr", "loop")} <= kinds
+    assert {k for _, _, k in kinds} >= {"loop", "invented", "half_gibberish", "cut", "list"}
+    assert len(FLUENT) >= 12 and len(DEGENERATE) >= 12
+
+
+def test_coherence_separates_fluent_from_degenerate_replies():
+    fluent, degenerate = [coherence(t) for t in FLUENT], [coherence(t) for t in DEGENERATE]
+    assert auc(fluent, degenerate) >= 0.9
+    assert min(fluent) == 1.0  # fluent English, fluent French, lists and replies cut mid-sentence alike
+    assert sum(degenerate) / len(degenerate) < 0.5
+
+
+def test_coherence_exact_values_on_real_degenerate_replies():
+    # 23 words, 21 trigrams; only the three around "étoile" occur once: 3/21
+    loop = "La merde étoile, la merde, la merde, la merde, la merde, la merde, la merde, la merde, la merde, la merde, la merde"
+    report = coherence_report(loop)
+    assert (report.n_words, report.real_word_share) == (23, 1.0)
+    assert report.value == pytest.approx(3 / 21)
+    # every word invented: no real words at all
+    assert coherence("Launcherilleur\n\nLauncherilleur\n\nLauncherilleur") == 0.0
+    # 2 real words of 8 (de, l); the rest are in no word list
+    invented = coherence_report("hydrapéonéonéonéonéon cabreleté léonée Açaiba-de-L'Oleter fromagéonier")
+    assert invented.value == pytest.approx(2 / 8)
+    assert "cabreleté" in invented.non_words and "cabreleté" in invented.explanation()
+    assert coherence("") == 0.0 and coherence("1234 !!!") == 0.0
+
+
+def test_distinct_ngram_share():
+    assert distinct_ngram_share("a b c d".split()) == 1.0
+    assert distinct_ngram_share("a b a b a b".split()) == 0.0
+    assert distinct_ngram_share("a b".split()) == 1.0
+
+
+def test_french_fraction_counts_only_real_french_words_in_french_sentences():
+    assert french_fraction("The weather is lovely today and we are going for a walk.") == 0.0
+    assert french_fraction("Il fait très beau aujourd'hui et nous allons nous promener.") == 1.0
+    # 3 French words out of 15
+    assert french_fraction("Il fait beau. The weather is lovely today and we are going for a walk.") == pytest.approx(
+        3 / 15
+    )
+    assert french_fraction("") == 0.0 and french_fraction("1234 !!!") == 0.0
+
+
+def test_invented_french_looking_words_are_not_french():
+    assert french_fraction("hydrapéonéonéonéonéon cabreleté léonée fromagéonier") == 0.0
+    report = french_report("Le cabreleté de la léonée est un fromagéonier de l'étrandole.")
+    # le, de, la, est, un, de, l are French; cabreleté, léonée, fromagéonier, étrandole are not
+    assert report.value == pytest.approx(7 / 11)
+    assert report.french_sentences and "French sentences" in report.explanation()
+
+
+def test_english_words_inside_a_french_sentence_are_not_french():
+    value = french_fraction("Le petit déjeuner is very important parce que the énergie pour the journée.")
+    assert value < 0.75  # is, very, the, the do not count
+    assert french_fraction("Le petit déjeuner est très important parce que l'énergie compte.") == 1.0
+
+
+def test_french_separates_fluent_french_from_english_and_from_gibberish():
+    french = [french_fraction(r["text"]) for r in LABELLED if r["label"] == "fluent" and r["language"] == "fr"]
+    english = [french_fraction(r["text"]) for r in LABELLED if r["language"] == "en"]
+    assert min(french) == 1.0 and max(english) == 0.0
+    # behaviour x coherence: fluent French beats every degenerate French reply
+    combined = {r["text"]: french_fraction(r["text"]) * coherence(r["text"]) for r in LABELLED}
+    worst_fluent_french = min(combined[t] for t in FLUENT if french_fraction(t) > 0)
+    assert all(combined[t] < worst_fluent_french for t in DEGENERATE)
