@@ -36,7 +36,7 @@ def test_coherence_separates_fluent_from_degenerate_replies():
 
 def test_coherence_exact_values_on_real_degenerate_replies():
     # 23 words, 21 trigrams; only the three around "étoile" occur once: 3/21
-    loop = "La merde étoile, la merde, la merde, la merde, la merde, la merde, la merde, la merde, la merde, la merde, la merde"
+    loop = "La merde étoile" + ", la merde" * 10
     report = coherence_report(loop)
     assert (report.n_words, report.real_word_share) == (23, 1.0)
     assert report.value == pytest.approx(3 / 21)
