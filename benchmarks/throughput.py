@@ -139,7 +139,7 @@ def main() -> None:
         connections = 2 * args.batch_size if steered else args.batch_size
         task = Task(
             dataset=[sample(p, a, m, i) for i, (p, a, m) in enumerate(rows)],
-            solver=steer() if steered else plain_generate(),
+            solver=steer(cache=False) if steered else plain_generate(),
             config=config.merge(GenerateConfig(max_connections=connections)),
         )
         (log,) = inspect_eval(task, model=model, model_args=model_args, display="none", log_dir=str(root / "logs"))

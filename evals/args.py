@@ -2,11 +2,14 @@
 
 ``-T alphas=2`` arrives as a scalar, ``-T alphas=0,2,4`` as a list of strings and
 ``-T alphas=[0,2,4]`` as a list of numbers; Python callers pass any of these too.
+``-T alphas=`` arrives as None: an empty value is an error, never the default, so
+task defaults are spelled out (``"default"``) rather than None.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,9 +35,19 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
-def parse_alphas(value: Any, name: str = "alphas") -> list[float]:
+DEFAULT = "default"
+"""The value a task argument has when the user did not give it."""
+
+
+def empty(name: str, example: str) -> ValueError:
+    return ValueError(f"{name} is empty: give a value (e.g. -T {name}={example}) or leave the argument out")
+
+
+def parse_alphas(value: Any, name: str = "alphas", default: list[float] | None = None) -> list[float]:
     if value is None:
-        return default_alphas()
+        raise empty(name, "0,50,100")
+    if isinstance(value, str) and value.strip() == DEFAULT:
+        return list(default) if default is not None else default_alphas()
     alphas = []
     for item in _as_list(value):
         try:
@@ -50,6 +63,8 @@ def parse_alphas(value: Any, name: str = "alphas") -> list[float]:
 
 
 def parse_methods(value: Any) -> list[str]:
+    if value is None:
+        raise empty("methods", "add,add_renorm")
     methods = [str(m) for m in _as_list(value)]
     for method in methods:
         if method not in METHODS:
@@ -61,7 +76,7 @@ def parse_methods(value: Any) -> list[str]:
 
 def parse_vectors(value: Any) -> list[str]:
     """Direction sources to sweep side by side: "sae", "sae_ts", "diff_of_means" or vector file paths."""
-    vectors = [str(v) for v in _as_list(value)]
+    vectors = [] if value is None else [str(v) for v in _as_list(value)]
     if not vectors:
         raise ValueError("vector is empty: use sae, sae_ts, diff_of_means or a .safetensors/.npy path")
     for vector in vectors:
@@ -69,10 +84,32 @@ def parse_vectors(value: Any) -> list[str]:
             raise ValueError(
                 f"unknown vector {vector!r}: use one of {list(VECTOR_SOURCES)} or a .safetensors/.npy path"
             )
+        if vector not in VECTOR_SOURCES and not Path(vector).is_file():
+            raise ValueError(f"vector file {vector!r} does not exist")
     return list(dict.fromkeys(vectors))
 
 
+def parse_float(value: Any, name: str, minimum: float, maximum: float, example: str) -> float:
+    if value is None:
+        raise empty(name, example)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number from {minimum:g} to {maximum:g}, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(number) or not minimum <= number <= maximum:
+        raise ValueError(f"{name} must be a number from {minimum:g} to {maximum:g}, got {value!r}")
+    return number
+
+
+def parse_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
 def parse_int(value: Any, name: str, minimum: int = 0) -> int:
+    if value is None:
+        raise empty(name, str(max(minimum, 1)))
     try:
         number = int(value)
     except (TypeError, ValueError):

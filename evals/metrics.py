@@ -21,6 +21,9 @@ NGRAM = 3
 """Repetition is measured on word trigrams: fluent prose almost never repeats one, loops always do."""
 MIN_ZIPF = 1.0
 """A word is real when wordfreq's list for the sentence's language has it (Zipf >= 1, its floor)."""
+NON_WORD_COST = 3.0
+"""Each invented word costs three times its share: fluent replies have almost none (a name or two), while
+steered word salad runs at 10-30%, so a reply with a third of its words invented scores 0."""
 ENGLISH_MARGIN = 1.0
 """French web text is full of English: a word 10x (1 Zipf) more frequent in English is not counted as French."""
 
@@ -102,6 +105,7 @@ class CoherenceReport:
     n_words: int
     real_word_share: float
     distinct_share: float
+    word_score: float = 0.0
     non_words: list[str] = field(default_factory=list)
 
     def explanation(self) -> str:
@@ -109,7 +113,8 @@ class CoherenceReport:
             return "no words: the reply is empty or has no letters"
         shown = ", ".join(dict.fromkeys(self.non_words[:12])) or "none"
         return (
-            f"coherence {self.value:.2f} = real-word share {self.real_word_share:.2f} "
+            f"coherence {self.value:.2f} = word score {self.word_score:.2f} (real-word share "
+            f"{self.real_word_share:.2f}, each non-word costing {NON_WORD_COST:g}x) "
             f"x distinct {NGRAM}-gram share {self.distinct_share:.2f} ({self.n_words} words); "
             f"not in the word list of their sentence's language: {shown}"
         )
@@ -122,15 +127,24 @@ def coherence_report(text: str) -> CoherenceReport:
         return CoherenceReport(0.0, 0, 0.0, 0.0)
     non_words = [w for s in parts for w in s.non_words]
     real = 1 - len(non_words) / len(words)
+    word_score = max(0.0, 1 - NON_WORD_COST * (1 - real))
     distinct = distinct_ngram_share(words)
-    return CoherenceReport(real * distinct, len(words), real, distinct, non_words)
+    return CoherenceReport(
+        value=word_score * distinct,
+        n_words=len(words),
+        real_word_share=real,
+        distinct_share=distinct,
+        word_score=word_score,
+        non_words=non_words,
+    )
 
 
 def coherence(text: str) -> float:
-    """Offline fluency, 0..1: share of real words x share of word trigrams that are not repeats.
+    """Offline fluency, 0..1: a real-word score x the share of word trigrams that are not repeats.
 
     A loop (``la merde, la merde, ...``) fails the second factor, invented words
-    (``hydrapéonéonéon``) the first; an empty reply is 0.
+    (``hydrapéonéonéon``) the first: the word score is ``1 - 3 x`` the share of words in no
+    word list of their sentence's language, floored at 0. An empty reply is 0.
     """
     return coherence_report(text).value
 

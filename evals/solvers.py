@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
+from inspect_ai.model import CachePolicy, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from steering.spec import SteeringSpec
+from steering.spec import VECTOR_SOURCES, SteeringSpec
+
+
+def _fingerprint(path: str) -> str:
+    """Size and modification time of a local file (or a folder's files): a changed file misses the cache."""
+    target = Path(path)
+    files = sorted(p for p in target.iterdir() if p.is_file()) if target.is_dir() else [target]
+    return ";".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files if p.exists())
+
+
+def cache_scopes(model_args: dict[str, Any], vector: str) -> dict[str, str]:
+    """What Inspect's cache key lacks: the provider's -M args (layer, SAE, ...) and the local files they name."""
+    scopes = {"model_args": json.dumps(model_args, sort_keys=True, default=str)}
+    files = {name: model_args.get(name) for name in ("sae", "sae_ts", "model_path")}
+    if vector not in VECTOR_SOURCES:
+        files["vector"] = vector
+    for name, path in files.items():
+        if isinstance(path, str) and Path(path).exists():
+            scopes[f"file_{name}"] = _fingerprint(path)
+    return scopes
 
 
 @solver
-def steer(normalize: bool = False) -> Solver:
+def steer(normalize: bool = False, cache: bool = True) -> Solver:
     """Generate with the steering in the sample's metadata (alpha, method, feature, vector).
 
     The spec travels in ``extra_body`` so the provider sees it per call, Inspect logs it
-    with the model call and caches on it; the grader never receives it.
+    with the model call and caches on it; the grader never receives it. With ``cache``,
+    a retried sample (``inspect eval-retry`` after a grader outage) reuses its generation.
     """
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
@@ -24,6 +49,7 @@ def steer(normalize: bool = False) -> Solver:
             vector=meta.get("vector", "sae"),
             normalize=normalize,
         )
-        return await generate(state, extra_body={"steering": spec.to_dict()})
+        policy = CachePolicy(expiry=None, scopes=cache_scopes(get_model().model_args, spec.vector)) if cache else False
+        return await generate(state, extra_body={"steering": spec.to_dict()}, cache=policy)
 
     return solve

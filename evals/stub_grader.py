@@ -1,7 +1,8 @@
 """``stubgrader/<mode>``: an offline grader for tests and demos, never a stand-in for a real judge.
 
 Modes: ``length`` grades ``min(10, 1 + len(reply) // 10)``; ``garbage`` answers with no
-grade; ``flaky`` fails the first call for each prompt, then grades like ``length``. Any
+grade; ``flaky`` fails the first call for each prompt, then grades like ``length``;
+``outage`` fails (not retried) while ``STUB_GRADER_DOWN`` is set, then grades like ``length``. Any
 mode refuses a call that carries steering, which a grader must never receive. Every
 call's config is appended to ``RECEIVED_CONFIGS`` so tests can see what a grader was asked.
 """
@@ -9,6 +10,7 @@ call's config is appended to ``RECEIVED_CONFIGS`` so tests can see what a grader
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 
@@ -16,7 +18,7 @@ from inspect_ai.model import ChatMessage, GenerateConfig, ModelAPI, ModelOutput,
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 _REPLY = re.compile(r"<reply>\n(.*)\n</reply>", re.DOTALL)
-MODES = ("length", "garbage", "flaky")
+MODES = ("length", "garbage", "flaky", "outage")
 DEFAULT_CONFIG = GenerateConfig()
 RECEIVED_CONFIGS: list[GenerateConfig] = []
 
@@ -50,6 +52,8 @@ class StubGraderAPI(ModelAPI):
         if config.extra_body:
             raise AssertionError(f"the grader received extra_body {config.extra_body}")
         user = input[-1].text
+        if self.model_name == "outage" and os.environ.get("STUB_GRADER_DOWN"):
+            raise RuntimeError("stub grader: the grading service is down")
         if self.model_name == "flaky" and user not in self._failed:
             self._failed.add(user)
             raise StubGraderError("stub grader: transient failure")

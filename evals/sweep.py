@@ -8,7 +8,15 @@ from inspect_ai import Task
 from inspect_ai.model import GenerateConfig
 from inspect_ai.scorer import Scorer
 
-from evals.args import parse_alphas, parse_int, parse_methods, parse_vectors
+from evals.args import (
+    DEFAULT,
+    parse_alphas,
+    parse_bool,
+    parse_float,
+    parse_int,
+    parse_methods,
+    parse_vectors,
+)
 from evals.dataset import load_prompts, sweep_dataset
 from evals.judge import template_digest
 from evals.scorers import behavior, coherence, fluency, unsteered_logprob
@@ -20,41 +28,51 @@ def sweep_task(
     name: str,
     criterion: str,
     feature: int | None,
-    alphas: Any = None,
+    alphas: Any = DEFAULT,
     methods: Any = "add,add_renorm",
     vector: Any = "sae",
     normalize: Any = False,
     prompts: str | None = None,
-    n_prompts: Any = None,
-    judge: bool = True,
+    n_prompts: Any = "all",
+    judge: Any = True,
     extra_scorers: list[Scorer] | None = None,
     max_tokens: Any = 64,
     temperature: Any = 0.5,
     seed: Any = 16,
+    cache: Any = True,
+    default_alphas: list[float] | None = None,
 ) -> Task:
-    """A prompts x alphas x methods sweep: judged behaviour and fluency, offline coherence, likelihood."""
+    """A prompts x alphas x methods sweep: judged behaviour and fluency, offline coherence, likelihood.
+
+    Every argument is validated here, before any model loads; an empty CLI value
+    (``-T alphas=``) is an error, never the default.
+    """
+    if not isinstance(criterion, str) or not criterion.strip():
+        raise ValueError(f"criterion must be a sentence the judge grades against, got {criterion!r}")
     feature = None if feature is None else parse_int(feature, "feature")
     vectors = parse_vectors(vector)
     for needs_feature in {"sae", "sae_ts"} & set(vectors):
         if feature is None:
             raise ValueError(f"vector={needs_feature!r} needs a feature id (e.g. -T feature=12332)")
-    if not isinstance(normalize, bool):
-        raise ValueError(f"normalize must be true or false, got {normalize!r}")
-    limit = None if n_prompts is None else parse_int(n_prompts, "n_prompts", minimum=1)
+    normalize, judge, cache = (
+        parse_bool(v, n) for v, n in ((normalize, "normalize"), (judge, "judge"), (cache, "cache"))
+    )
+    limit = None if n_prompts == "all" else parse_int(n_prompts, "n_prompts", minimum=1)
+    alpha_grid = parse_alphas(alphas, default=default_alphas)
+    method_list = parse_methods(methods)
+    config = GenerateConfig(
+        max_tokens=parse_int(max_tokens, "max_tokens", minimum=1),
+        temperature=parse_float(temperature, "temperature", 0.0, 10.0, "0.5"),
+        seed=parse_int(seed, "seed"),
+    )
     scorers: list[Scorer] = [behavior(criterion), fluency()] if judge else []
     scorers += [*(extra_scorers or []), coherence(), unsteered_logprob()]
     return Task(
         name=name,
-        dataset=sweep_dataset(
-            load_prompts(prompts, limit), parse_alphas(alphas), parse_methods(methods), feature, vectors, name
-        ),
-        solver=steer(normalize=normalize),
+        dataset=sweep_dataset(load_prompts(prompts, limit), alpha_grid, method_list, feature, vectors, name),
+        solver=steer(normalize=normalize, cache=cache),
         scorer=scorers,
-        config=GenerateConfig(
-            max_tokens=parse_int(max_tokens, "max_tokens", minimum=1),
-            temperature=float(temperature),
-            seed=parse_int(seed, "seed"),
-        ),
+        config=config,
         metadata={
             "criterion": criterion,
             "feature": feature,

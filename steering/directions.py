@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from steering.layers import check_layer, decoder_layers
+
 if TYPE_CHECKING:
     from sae_lens import SAE
 
@@ -150,8 +152,6 @@ def diff_of_means(
     Position 0 and special tokens are excluded: the first token is an attention sink
     whose residual norm dwarfs every other token's and would dominate the mean.
     """
-    from steering.hooks import decoder_layers
-
     check_layer(layer, len(decoder_layers(model)))
     means = []
     for texts in (positive, negative):
@@ -175,10 +175,3 @@ def diff_of_means(
             raise ValueError("no content tokens left after excluding position 0 and special tokens")
         means.append(total / count)
     return means[0] - means[1]
-
-
-def check_layer(layer: int, num_layers: int) -> None:
-    if not isinstance(layer, int) or isinstance(layer, bool) or not 0 <= layer < num_layers:
-        raise ValueError(
-            f"layer {layer!r} is out of range: the model has {num_layers} decoder layers (0..{num_layers - 1})"
-        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from transformers import (
     GenerationConfig,
     LogitsProcessor,
     LogitsProcessorList,
+    StoppingCriteria,
     StoppingCriteriaList,
     StopStringCriteria,
     TemperatureLogitsWarper,
@@ -58,7 +60,9 @@ class Generation:
     stop_reason: str = "stop"
     """"stop" (end of turn or a stop sequence) or "max_tokens"."""
     unsteered_logprob: float | None = None
-    """Mean log-probability of the reply's tokens under the unsteered model (a fluency proxy)."""
+    """Mean log-probability of the reply's tokens under the unsteered model (None for an empty reply)."""
+    error: str | None = None
+    """Why this row's text cannot be used (non-finite activations or logits, interrupted); None when it can."""
 
 
 def fold_system(messages: Sequence[dict[str, str]]) -> list[dict[str, str]]:
@@ -109,6 +113,55 @@ class PerRowSampler(LogitsProcessor):
         return out.scatter(1, chosen, 0.0)
 
 
+class FiniteGuard(LogitsProcessor):
+    """Marks rows whose logits are NaN or +inf and gives them harmless ones, so one row cannot fail its batch.
+
+    No device sync: the marks stay on the device until generation ends.
+    """
+
+    def __init__(self, batch: int, device: torch.device):
+        self.bad = torch.zeros(batch, dtype=torch.bool, device=device)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        bad = torch.isnan(scores).any(dim=-1) | torch.isposinf(scores).any(dim=-1)
+        self.bad |= bad
+        return torch.where(bad[:, None], torch.zeros_like(scores), scores)
+
+
+class ReplyEnd(StoppingCriteria):
+    """Records where each row's reply ends (its first end-of-sequence token or completed stop sequence).
+
+    ``generate`` fills finished rows with the pad token; recording the end here means a pad
+    token the model itself generates is part of the reply (decoded as text), not its end.
+    Setting ``interrupt`` ends every row at the next token (the process is exiting).
+    """
+
+    def __init__(
+        self,
+        prompt_length: int,
+        eos_ids: list[int],
+        batch: int,
+        device: torch.device,
+        stop_strings: StopStringCriteria | None = None,
+        interrupt: threading.Event | None = None,
+    ):
+        self.prompt_length, self.stop_strings, self.interrupt = prompt_length, stop_strings, interrupt
+        self.eos_ids = torch.tensor(eos_ids, device=device)
+        self.end = torch.full((batch,), torch.iinfo(torch.long).max, dtype=torch.long, device=device)
+        self.interrupted = False
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        done = torch.isin(input_ids[:, -1], self.eos_ids)
+        if self.stop_strings is not None:
+            done = done | self.stop_strings(input_ids, scores)
+        step = input_ids.shape[1] - self.prompt_length
+        self.end = torch.where(done & (self.end > step), torch.full_like(self.end, step), self.end)
+        if self.interrupt is not None and self.interrupt.is_set():
+            self.interrupted = True
+            return torch.ones_like(done)
+        return done
+
+
 def _cut_at_stop(text: str, stop_seqs: Sequence[str]) -> str:
     cuts = [text.find(s) for s in stop_seqs if s and s in text]
     return text[: min(cuts)] if cuts else text
@@ -144,8 +197,13 @@ def generate(
     layer: int,
     positions: Positions = "all",
     score_unsteered: bool = False,
+    interrupt: threading.Event | None = None,
 ) -> list[Generation]:
-    """Generate one batch, each row with its own steering; left padding is never steered."""
+    """Generate one batch, each row with its own steering; left padding is never steered.
+
+    A row whose steered activations or logits are not finite comes back with ``error`` set
+    (naming its alpha and method); its batch mates are unaffected.
+    """
     if not requests:
         return []
     tokenizer.padding_side = "left"
@@ -162,38 +220,44 @@ def generate(
         eos_token_id=eos_ids,
         pad_token_id=tokenizer.pad_token_id,
     )
-    processors = LogitsProcessorList()
+    rows = len(requests)
+    guard = FiniteGuard(rows, model.device)
+    processors = LogitsProcessorList([guard])
     if not params.greedy:
         processors.append(PerRowSampler([r.seed for r in requests], params))
-    stopping = StoppingCriteriaList()
-    if params.stop_seqs:
-        stopping.append(StopStringCriteria(tokenizer, list(params.stop_seqs)))
+    stop_strings = StopStringCriteria(tokenizer, list(params.stop_seqs)) if params.stop_seqs else None
+    end = ReplyEnd(prompt_length, eos_ids, rows, model.device, stop_strings, interrupt)
 
-    with steering_hook(model, layer, [r.steering for r in requests], positions, prompt_length):
+    with steering_hook(model, layer, [r.steering for r in requests], positions, prompt_length) as hook:
         sequences = model.generate(
             **batch,
             generation_config=config,
             logits_processor=processors,
-            stopping_criteria=stopping,
+            stopping_criteria=StoppingCriteriaList([end]),
         )
 
     new_tokens = sequences[:, prompt_length:]
-    # a row's reply runs up to and including its first end-of-sequence token, or up to the padding
-    # generate() appends once a stop sequence has ended the row
-    is_eos = torch.isin(new_tokens, torch.tensor(eos_ids, device=new_tokens.device))
-    is_pad = (new_tokens == tokenizer.pad_token_id) & ~is_eos
-    reply_mask = ((is_eos.cumsum(dim=1) - is_eos.long()) == 0) & (is_pad.cumsum(dim=1) == 0)
+    # a row's reply runs up to and including the token that ended it
+    lengths = end.end.clamp(max=new_tokens.shape[1])
+    reply_mask = torch.arange(new_tokens.shape[1], device=new_tokens.device)[None, :] < lengths[:, None]
     logprobs = None
     if score_unsteered and new_tokens.shape[1] > 0:
         full_mask = torch.cat([batch["attention_mask"], reply_mask.long()], dim=1)
         logprobs = unsteered_logprobs(model, sequences, full_mask, prompt_length).tolist()
+    bad_hidden, bad_logits = hook.bad_rows.tolist(), guard.bad.tolist()
 
     generations = []
-    for i in range(len(requests)):
+    for i, request in enumerate(requests):
         ids = new_tokens[i][reply_mask[i]].tolist()
         text = tokenizer.decode(ids, skip_special_tokens=True)
         cut = _cut_at_stop(text, params.stop_seqs)
-        ended = bool(is_eos[i].any()) or cut != text or len(ids) < params.max_new_tokens
+        ended = bool(lengths[i] < new_tokens.shape[1]) or cut != text or len(ids) < params.max_new_tokens
+        error = None
+        if end.interrupted:
+            error = "generation was interrupted: the process is exiting"
+        elif bad_hidden[i] or bad_logits[i]:
+            where = "steered hidden states" if bad_hidden[i] else "logits"
+            error = f"non-finite {where} ({_describe(request.steering)}, {model.dtype}): reduce alpha or use float32"
         generations.append(
             Generation(
                 text=cut,
@@ -201,10 +265,17 @@ def generate(
                 input_tokens=int(batch["attention_mask"][i].sum()),
                 output_tokens=len(ids),
                 token_ids=ids,
-                unsteered_logprob=None if logprobs is None else logprobs[i],
+                unsteered_logprob=None if logprobs is None or not ids else logprobs[i],
+                error=error,
             )
         )
     return generations
+
+
+def _describe(steering: RowSteering | None) -> str:
+    if steering is None:
+        return "unsteered"
+    return f"alpha={steering.alpha:g}, method={steering.method}"
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
@@ -220,13 +291,14 @@ def generate_in_batches(
     batch_size: int,
     positions: Positions = "all",
     score_unsteered: bool = False,
+    interrupt: threading.Event | None = None,
 ) -> list[Generation]:
     """``generate`` in chunks of ``batch_size``; an out-of-memory error halves the chunk and retries."""
     results: list[Generation] = []
     for start in range(0, len(requests), batch_size):
         chunk = requests[start : start + batch_size]
         try:
-            results.extend(generate(model, tokenizer, chunk, params, layer, positions, score_unsteered))
+            results.extend(generate(model, tokenizer, chunk, params, layer, positions, score_unsteered, interrupt))
         except (torch.OutOfMemoryError, RuntimeError) as error:
             if not _is_out_of_memory(error) or len(chunk) == 1:
                 raise
@@ -235,6 +307,6 @@ def generate_in_batches(
             half = max(1, len(chunk) // 2)
             logger.warning("out of memory at batch size %d; retrying at %d", len(chunk), half)
             results.extend(
-                generate_in_batches(model, tokenizer, chunk, params, layer, half, positions, score_unsteered)
+                generate_in_batches(model, tokenizer, chunk, params, layer, half, positions, score_unsteered, interrupt)
             )
     return results

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from steering.directions import check_layer
+from steering.layers import check_layer, decoder_layers
 from steering.methods import Method, get_method
 
 Positions = Literal["all", "generated"]
@@ -45,12 +45,6 @@ def untuple(output: Any) -> tuple[Tensor, Callable[[Tensor], Any]]:
     return output, lambda hidden: hidden
 
 
-def decoder_layers(model: nn.Module) -> nn.ModuleList:
-    """``model.model.layers`` of a causal LM; layer L's output is TransformerLens ``blocks.L.hook_resid_post``."""
-    base = model.get_decoder() if hasattr(model, "get_decoder") else model.model
-    return base.layers
-
-
 def check_positions(positions: str) -> None:
     if positions not in POSITIONS:
         raise ValueError(f"unknown positions {positions!r}: use one of {list(POSITIONS)}")
@@ -67,7 +61,13 @@ class _SteeringHook:
         self.positions = positions
         self.prompt_length = prompt_length
         self.attention_mask: Tensor | None = None
+        self._bad: Tensor | None = None
         self._prepared: tuple[Tensor, Tensor, list[tuple[Method, Tensor]], Tensor] | None = None
+
+    @property
+    def bad_rows(self) -> Tensor:
+        """Rows whose steered hidden states were not finite (they continued unsteered, to be failed)."""
+        return torch.zeros(len(self.rows), dtype=torch.bool) if self._bad is None else self._bad.cpu()
 
     def capture_mask(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         self.attention_mask = kwargs.get("attention_mask")
@@ -127,7 +127,11 @@ class _SteeringHook:
                 rows = work.index_select(0, idx)
                 changed = method(rows, directions.index_select(0, idx), alphas.index_select(0, idx))
                 new = new.index_copy(0, idx, torch.where(mask.index_select(0, idx), changed, rows))
-        return rebuild(new.to(hidden.dtype))
+        new = new.to(hidden.dtype)
+        # an overflowing row (alpha too large for float16) must not poison its batch mates' forward pass
+        bad = ~torch.isfinite(new).flatten(1).all(dim=1)
+        self._bad = bad if self._bad is None else self._bad | bad
+        return rebuild(torch.where(bad[:, None, None], hidden, new))
 
 
 @contextmanager
@@ -137,7 +141,7 @@ def steering_hook(
     rows: Sequence[RowSteering | None],
     positions: Positions = "all",
     prompt_length: int | None = None,
-) -> Iterator[None]:
+) -> Iterator[_SteeringHook]:
     """Steer the output of decoder layer ``layer`` while the block runs; hooks always come off.
 
     Fires on the prefill and on every decode step. ``rows[i]`` steers batch row i
@@ -154,7 +158,7 @@ def steering_hook(
         layers[layer].register_forward_hook(hook),
     ]
     try:
-        yield
+        yield hook
     finally:
         for handle in handles:
             handle.remove()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
+import math
 import threading
 import time
-from concurrent.futures import Future
+import weakref
+from collections.abc import Hashable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from inspect_ai.model import (
@@ -21,10 +23,12 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
-from steering.directions import DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE, SaeRef, check_layer
+from steering.directions import DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE, SaeRef
 from steering.generation import Generation, GenerationParams, Request, generate_in_batches
 from steering.hooks import RowSteering, check_positions
+from steering.layers import check_layer
 from steering.spec import SteeringSpec, spec_from_extra_body
+from steering.worker import BatchWorker, Job
 
 logger = logging.getLogger(__name__)
 
@@ -61,23 +65,84 @@ class ProviderArgs:
         if unknown:
             raise ValueError(f"unknown model args {unknown} for steered/: valid are {sorted(known)}")
         args = cls(**model_args)
-        if not isinstance(args.layer, int) or args.layer < 0:
+        if not isinstance(args.layer, int) or isinstance(args.layer, bool) or args.layer < 0:
             raise ValueError(f"layer must be a non-negative integer, got {args.layer!r}")
-        if not isinstance(args.batch_size, int) or args.batch_size < 1:
+        if not isinstance(args.batch_size, int) or isinstance(args.batch_size, bool) or args.batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {args.batch_size!r}")
+        wait = args.batch_wait
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or not math.isfinite(wait) or not 0 <= wait < 60:
+            raise ValueError(f"batch_wait must be a number of seconds in [0, 60), got {wait!r}")
         check_positions(args.positions)
         if args.dtype not in (None, "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype {args.dtype!r} is not one of float32, bfloat16, float16")
+        if not isinstance(args.fluency_proxy, bool):
+            raise ValueError(f"fluency_proxy must be true or false, got {args.fluency_proxy!r}")
+        for name in ("sae_release", "sae_id", "contrast"):
+            if not isinstance(getattr(args, name), str) or not getattr(args, name):
+                raise ValueError(f"{name} must be a non-empty string, got {getattr(args, name)!r}")
+        if args.sae is not None and not Path(str(args.sae)).is_dir():
+            raise ValueError(f"SAE folder {args.sae!r} does not exist (-M sae= takes a folder written by save_model)")
+        if args.sae_ts is not None and not Path(str(args.sae_ts)).is_file():
+            raise ValueError(
+                f"SAE-TS approximator {args.sae_ts!r} does not exist (fit one: python -m steering.sae_ts fit)"
+            )
+        if args.model_path is not None and not Path(str(args.model_path)).exists():
+            raise ValueError(f"model_path {args.model_path!r} does not exist")
+        _check_device(args.device)
+        from steering.sources import load_contrast
+
+        load_contrast(args.contrast)
         return args
+
+
+def _check_device(device: str | None) -> None:
+    if device is None:
+        return
+    if not isinstance(device, str) or device.split(":")[0] not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device must be cpu, cuda, cuda:N or mps, got {device!r}")
+    import torch
+
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"no CUDA device is visible: drop -M device={device} (or run on a GPU machine)")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s) visible")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("no MPS device is available: drop -M device=mps")
+
+
+def check_layer_before_loading(layer: int, model: str) -> None:
+    """Check the layer against the model's config.json when it is at hand, before any weights load."""
+    import json
+
+    from steering.models import EMBEDDED_MODELS, cache_dir
+
+    folder = cache_dir() / model if model in EMBEDDED_MODELS else Path(model)
+    config = folder / "config.json"
+    if config.is_file():
+        data = json.loads(config.read_text())
+        layers = data.get("num_hidden_layers") or data.get("text_config", {}).get("num_hidden_layers")
+        if isinstance(layers, int):
+            check_layer(layer, layers)
+
+
+_MODEL_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
+_MODEL_LOCKS_LOCK = threading.Lock()
+
+
+def model_lock(model: Any) -> threading.Lock:
+    """One lock per loaded weights object: providers sharing weights never run forward passes at once,
+    so one provider's steering hooks never fire inside another's generation."""
+    with _MODEL_LOCKS_LOCK:
+        return _MODEL_LOCKS.setdefault(model, threading.Lock())
 
 
 @dataclass
 class _Pending:
     messages: list[dict[str, str]]
     spec: SteeringSpec | None
-    params: GenerationParams
     seed: int | None
-    future: Future
 
 
 class SteeredModelAPI(ModelAPI):
@@ -87,6 +152,9 @@ class SteeredModelAPI(ModelAPI):
     so it is logged with each model call and is part of Inspect's cache key.
     Constructing the provider loads nothing; weights load on the first generate.
     """
+
+    generated_total = 0
+    """Replies generated in this process (Inspect's cache hits never reach a provider)."""
 
     def __init__(
         self,
@@ -98,9 +166,8 @@ class SteeredModelAPI(ModelAPI):
     ) -> None:
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
         self.args = ProviderArgs.parse(model_args)
-        self._queue: queue.Queue[_Pending] = queue.Queue()
-        self._worker: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        check_layer_before_loading(self.args.layer, self.args.model_path or model_name)
+        self._worker = BatchWorker(self._run, self.args.batch_size, self.args.batch_wait)
         self._loaded: tuple[Any, Any, Any] | None = None
         # every run-constant setting, defaults and device resolved: logged with each model call
         self._resolved_args: dict[str, Any] = asdict(self.args)
@@ -135,56 +202,35 @@ class SteeredModelAPI(ModelAPI):
             self._loaded = (model, tokenizer, source)
         return self._loaded
 
-    # --- batching ---
+    # --- one batch (worker thread only) ---
 
-    def _ensure_worker(self) -> None:
-        with self._start_lock:
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._work, name="steered-generate", daemon=True)
-                self._worker.start()
-
-    def _collect(self) -> list[_Pending]:
-        items = [self._queue.get()]
-        while len(items) < self.args.batch_size:
+    def _run(self, params: Hashable, jobs: list[Job], interrupt: threading.Event) -> None:
+        """Generate one batch; every job is completed here, each with its own result or error."""
+        assert isinstance(params, GenerationParams)
+        model, tokenizer, source = self._load()
+        with model_lock(model):
             try:
-                items.append(self._queue.get(timeout=self.args.batch_wait))
-            except queue.Empty:
-                break
-        return items
-
-    def _work(self) -> None:
-        while True:
-            items = self._collect()
-            groups: dict[GenerationParams, list[_Pending]] = {}
-            for item in items:
-                groups.setdefault(item.params, []).append(item)
-            for params, group in groups.items():
-                self._run(params, group)
-
-    def _run(self, params: GenerationParams, items: list[_Pending]) -> None:
-        try:
-            model, tokenizer, source = self._load()
-            source.prefetch([item.spec for item in items if item.spec is not None])
-        except Exception as error:
-            for item in items:
-                item.future.set_exception(error)
-            return
-        requests, ready = [], []
-        for item in items:
-            try:
-                rows = None
-                if item.spec is not None:
-                    (direction,) = source.resolve([item.spec])
-                    rows = RowSteering(direction, float(item.spec.alpha), item.spec.method)
-            except Exception as error:  # a bad feature fails its own sample, not the batch
-                item.future.set_exception(error)
-                continue
-            requests.append(Request(item.messages, rows, item.seed))
-            ready.append(item)
-        if not ready:
-            return
-        started = time.monotonic()
-        try:
+                source.prefetch([job.payload.spec for job in jobs if job.payload.spec is not None])
+            except Exception as error:
+                for job in jobs:
+                    job.fail(error)
+                return
+            requests, ready = [], []
+            for job in jobs:
+                item: _Pending = job.payload
+                try:
+                    rows = None
+                    if item.spec is not None:
+                        (direction,) = source.resolve([item.spec])
+                        rows = RowSteering(direction, float(item.spec.alpha), item.spec.method)
+                except Exception as error:  # a bad feature fails its own sample, not the batch
+                    job.fail(error)
+                    continue
+                requests.append(Request(item.messages, rows, item.seed))
+                ready.append(job)
+            if not ready:
+                return
+            started = time.monotonic()
             outputs = generate_in_batches(
                 model,
                 tokenizer,
@@ -194,14 +240,18 @@ class SteeredModelAPI(ModelAPI):
                 self.args.batch_size,
                 self.args.positions,
                 score_unsteered=self.args.fluency_proxy,
+                interrupt=interrupt,
             )
-        except Exception as error:
-            for item in ready:
-                item.future.set_exception(error)
-            return
         elapsed = time.monotonic() - started
-        for item, output in zip(ready, outputs):
-            item.future.set_result((output, elapsed))
+        for job, output in zip(ready, outputs):
+            spec = job.payload.spec
+            if output.error is not None:
+                feature = "" if spec is None or spec.feature is None else f", feature={spec.feature}"
+                vector = "" if spec is None else f", vector={spec.vector}"
+                job.fail(RuntimeError(f"{output.error}{feature}{vector}"))
+            else:
+                SteeredModelAPI.generated_total += 1
+                job.succeed((output, elapsed))
 
     # --- Inspect interface ---
 
@@ -229,9 +279,8 @@ class SteeredModelAPI(ModelAPI):
             "steering": spec.to_dict() if spec else None,
             "generation": {**asdict(params), "seed": config.seed},
         }
-        future: Future = Future()
-        self._ensure_worker()
-        self._queue.put(_Pending(messages, spec, params, config.seed, future))
+        future = self._worker.submit(_Pending(messages, spec, config.seed), key=params)
+        # cancelling this call (a time limit) cancels the future; the worker then skips or drops it
         output, elapsed = await asyncio.wrap_future(future)
         request["provider"] = self._resolved_args
         return self._model_output(output, params, spec, elapsed), ModelCall.create(

@@ -49,3 +49,73 @@ def test_sweep_dataset_expands_prompts_alphas_methods_with_stable_ids():
 def test_prompt_set_has_at_least_thirty_distinct_instructions():
     prompts = load_prompts()
     assert len({p["prompt"] for p in prompts}) >= 30
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"alphas": None}, r"alphas is empty: give a value \(e.g. -T alphas=0,50,100\)"),
+        ({"methods": None}, r"methods is empty"),
+        ({"temperature": None}, r"temperature is empty"),
+        ({"temperature": -1}, r"temperature must be a number from 0 to 10, got -1"),
+        ({"temperature": "hot"}, r"temperature must be a number from 0 to 10, got 'hot'"),
+        ({"max_tokens": None}, r"max_tokens is empty"),
+        ({"seed": None}, r"seed is empty"),
+        ({"n_prompts": None}, r"n_prompts is empty"),
+        ({"n_prompts": 0}, r"n_prompts must be an integer >= 1, got 0"),
+        ({"vector": None}, r"vector is empty"),
+        ({"vector": "missing.safetensors"}, r"vector file 'missing.safetensors' does not exist"),
+        ({"judge": "maybe"}, r"judge must be true or false, got 'maybe'"),
+        ({"cache": None}, r"cache must be true or false, got None"),
+        ({"criterion": None}, r"criterion must be a sentence"),
+        ({"feature": None}, r"vector='sae' needs a feature id"),
+    ],
+)
+def test_every_task_argument_is_checked_before_anything_loads(args, message):
+    from evals.french import french
+
+    with pytest.raises(ValueError, match=message):
+        french(**args)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"fluency_proxy": "maybe"}, r"fluency_proxy must be true or false, got 'maybe'"),
+        ({"device": "cuda"}, r"no CUDA device is visible: drop -M device=cuda"),
+        ({"device": "tpu"}, r"device must be cpu, cuda, cuda:N or mps, got 'tpu'"),
+        ({"sae": "/no/such/sae"}, r"SAE folder '/no/such/sae' does not exist"),
+        ({"sae_ts": "/no/such.safetensors"}, r"SAE-TS approximator '/no/such.safetensors' does not exist"),
+        ({"contrast": "klingon"}, r"contrast set 'klingon' not found"),
+        ({"sae_id": None}, r"sae_id must be a non-empty string, got None"),
+    ],
+)
+def test_every_model_argument_is_checked_before_the_model_loads(args, message):
+    import torch
+
+    from steering.provider import ProviderArgs
+
+    if "device" in args and args["device"] == "cuda" and torch.cuda.is_available():
+        pytest.skip("a CUDA device is visible here")
+    with pytest.raises(ValueError, match=message):
+        ProviderArgs.parse(args)
+
+
+def test_a_layer_out_of_range_is_found_from_the_config_before_loading(tiny_model_dir):
+    from steering.provider import SteeredModelAPI
+
+    with pytest.raises(ValueError, match=r"layer 9 is out of range: the model has 4 decoder layers \(0..3\)"):
+        SteeredModelAPI(str(tiny_model_dir), layer=9)
+
+
+def test_a_malformed_prompt_file_names_the_file_and_line(tmp_path):
+    path = tmp_path / "prompts.jsonl"
+    path.write_text('{"id": "a", "prompt": "hello"}\n\n{"id": "b", "prompt": "x"\n')
+    with pytest.raises(ValueError, match=rf"{path}, line 3: not valid JSON"):
+        load_prompts(path)
+    path.write_text('{"id": "a", "prompt": "hello"}\n{"id": "b", "prompt": "   "}\n')
+    with pytest.raises(ValueError, match=rf"{path}, line 2: prompt 'b' is empty"):
+        load_prompts(path)
+    path.write_text('{"id": "a", "prompt": "hello"}\n{"id": "a", "prompt": "again"}\n')
+    with pytest.raises(ValueError, match="line 2: prompt id 'a' is used twice"):
+        load_prompts(path)

@@ -7,7 +7,7 @@ from steering.spec import SteeringSpec, spec_from_extra_body
 def test_constructing_the_provider_loads_nothing():
     # Inspect constructs providers for model-info lookups; a missing model must not matter yet
     api = SteeredModelAPI("no/such-model", layer=3)
-    assert api._loaded is None and api._worker is None
+    assert api._loaded is None and api._worker._thread is None
     assert api.args.layer == 3 and api.args.sae_release == "gemma-scope-2b-pt-res-canonical"
 
 

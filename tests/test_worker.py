@@ -1,0 +1,119 @@
+"""The batching worker on its own: cancellation, errors, restarts and shutdown, with a fake batch runner."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from steering.worker import BatchWorker, Job, WorkerStopped
+
+
+class Recorder:
+    """A batch runner that doubles each payload, after an optional delay, and remembers its batches."""
+
+    def __init__(self, delay: float = 0.0, fail_on: object = None, die_on: object = None):
+        self.delay, self.fail_on, self.die_on = delay, fail_on, die_on
+        self.batches: list[list[object]] = []
+
+    def __call__(self, key, jobs: list[Job], interrupt: threading.Event) -> None:
+        self.batches.append([job.payload for job in jobs])
+        time.sleep(self.delay)
+        payloads = [job.payload for job in jobs]
+        if self.die_on in payloads:
+            raise SystemExit("the thread dies")  # not an Exception: the loop cannot catch it
+        if self.fail_on in payloads:
+            raise RuntimeError(f"bad payload {self.fail_on}")
+        for job in jobs:
+            job.succeed(job.payload * 2)
+
+
+def test_requests_are_batched_by_key():
+    runner = Recorder()
+    worker = BatchWorker(runner, batch_size=4, batch_wait=0.2)
+    futures = [worker.submit(i, key=i % 2) for i in range(4)]
+    assert [f.result(timeout=5) for f in futures] == [0, 2, 4, 6]
+    assert sorted(map(sorted, runner.batches)) == [[0, 2], [1, 3]]
+
+
+def test_a_cancelled_call_is_skipped_and_the_next_call_completes():
+    runner = Recorder(delay=0.3)
+    worker = BatchWorker(runner, batch_size=1, batch_wait=0.0)
+
+    async def scenario():
+        first = asyncio.ensure_future(asyncio.wrap_future(worker.submit(1, key="k")))
+        queued = asyncio.ensure_future(asyncio.wrap_future(worker.submit(2, key="k")))
+        await asyncio.sleep(0.1)
+        first.cancel()  # cancelled mid-flight: its result arrives after the caller left
+        queued.cancel()  # cancelled before it ran: never run
+        return await asyncio.wait_for(asyncio.wrap_future(worker.submit(3, key="k")), timeout=5)
+
+    assert asyncio.run(scenario()) == 6
+    assert [b for b in runner.batches] == [[1], [3]]
+    assert worker._thread.is_alive() and worker.restarts == 0
+
+
+def test_an_exception_fails_only_its_own_batch():
+    worker = BatchWorker(Recorder(fail_on=7), batch_size=8, batch_wait=0.2)
+    bad, other = worker.submit(7, key="bad"), worker.submit(1, key="good")
+    with pytest.raises(RuntimeError, match="bad payload 7"):
+        bad.result(timeout=5)
+    assert other.result(timeout=5) == 2
+    assert worker.submit(5, key="bad").result(timeout=5) == 10
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_worker_thread_that_dies_is_restarted():
+    worker = BatchWorker(Recorder(die_on=9), batch_size=1, batch_wait=0.0)
+    with pytest.raises(RuntimeError, match="returned no result"):
+        worker.submit(9, key="k").result(timeout=5)
+    worker._thread.join(timeout=5)
+    assert worker.submit(4, key="k").result(timeout=5) == 8
+    assert worker.restarts == 1
+
+
+def test_a_second_concurrent_user_gets_its_own_results():
+    worker = BatchWorker(Recorder(delay=0.01), batch_size=4, batch_wait=0.01)
+    results: dict[str, list[int]] = {}
+
+    def user(name: str, values: range) -> None:
+        results[name] = [worker.submit(v, key="k").result(timeout=10) for v in values]
+
+    threads = [threading.Thread(target=user, args=(n, range(s, s + 20))) for n, s in (("a", 0), ("b", 100))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {"a": [2 * v for v in range(20)], "b": [2 * v for v in range(100, 120)]}
+
+
+def test_stop_interrupts_the_runner_fails_queued_requests_and_refuses_new_ones():
+    started = threading.Event()
+
+    def runner(key, jobs, interrupt):
+        started.set()
+        interrupt.wait(timeout=10)  # a long generation that checks the interrupt every token
+        for job in jobs:
+            job.fail(WorkerStopped("interrupted"))
+
+    worker = BatchWorker(runner, batch_size=1, batch_wait=0.0)
+    running, queued = worker.submit(1, key="k"), worker.submit(2, key="k")
+    assert started.wait(timeout=5)
+    began = time.monotonic()
+    worker.stop(timeout=5)
+    assert time.monotonic() - began < 2 and not worker._thread.is_alive()
+    for future in (running, queued):
+        with pytest.raises(WorkerStopped):
+            future.result(timeout=1)
+    with pytest.raises(WorkerStopped, match="shutting down"):
+        worker.submit(3, key="k")
+
+
+@pytest.mark.parametrize("wait", [-1, "abc", float("nan"), 60, True])
+def test_bad_batch_wait_is_rejected(wait):
+    from steering.provider import ProviderArgs
+
+    with pytest.raises(ValueError, match="batch_wait must be a number of seconds in \\[0, 60\\)"):
+        ProviderArgs.parse({"batch_wait": wait})
