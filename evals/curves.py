@@ -423,7 +423,8 @@ def plot_curves(summary: pd.DataFrame, out: Path, table: pd.DataFrame | None = N
             ax.set_xlabel("alpha (steering strength; multiplies the raw direction)")
             ax.set_ylabel(SCORERS.get(scorer, scorer))
             fig.tight_layout()
-            path = out / f"{_slug(task, model, vector, feature, *([settings] if settings != '-' else []), scorer)}.png"
+            parts = [task, model, vector, *([int(feature)] if pd.notna(feature) else []), settings, scorer]
+            path = out / f"{_slug(*(p for p in parts if p != '-'))}.png"
             fig.savefig(path)
             points = {
                 line.get_label(): list(zip(map(float, line.get_xdata()), map(float, line.get_ydata())))

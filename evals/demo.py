@@ -28,7 +28,7 @@ DEMO_MODEL = "steered/smollm2-135m-instruct"
 # tuned on french_share x coherence over layers 10/12/15/20, greedy and sampled (README, "The offline demo"):
 # greedy decoding loops (la merde, la merde, ...) at every layer once steering bites; sampling at 0.7 does not
 DEMO_LAYER = 10
-DEMO_ALPHAS = [-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5]
+DEMO_ALPHAS = [-1.0, -0.5, 0.0, 0.25, 0.5, 0.6, 0.75, 1.0, 1.25, 1.5]
 DEMO_TEMPERATURE = 0.7
 DEMO_SEED = 16
 
