@@ -26,7 +26,7 @@ SCORERS = {
     "behavior": "judge grade for the behaviour (1-10)",
     "fluency": "judge grade for fluency (1-10)",
     "french_share": "share of words that are real French words in French sentences (0-1)",
-    "coherence": "real-word share x distinct-trigram share (0-1)",
+    "coherence": "word score x distinct-trigram share (0-1)",
     "unsteered_logprob": "mean log-prob of reply under unsteered model (nats/token; likelihood, not fluency)",
 }
 COMBINED = {"combined": ("behavior", "fluency"), "combined_offline": ("french_share", "coherence")}
@@ -387,10 +387,61 @@ class Plot:
     scorer: str
     points: dict[str, list[tuple[float, float]]]
     """The drawn line of each method, read back from the axes."""
+    clipped: list[str]
+    """Text that does not lie wholly inside the saved figure (none, or the picture cuts a label off)."""
+
+
+def _clipped_texts(fig: object) -> list[str]:
+    """Every visible, non-empty text whose drawn box leaves the figure."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = fig.bbox
+    clipped = []
+    for text in fig.findobj(lambda artist: hasattr(artist, "get_text") and hasattr(artist, "get_window_extent")):
+        if not text.get_visible() or not text.get_text().strip():
+            continue
+        extent = text.get_window_extent(renderer)
+        if extent.x0 < box.x0 - 1 or extent.y0 < box.y0 - 1 or extent.x1 > box.x1 + 1 or extent.y1 > box.y1 + 1:
+            clipped.append(text.get_text())
+    return clipped
+
+
+def _label(scorer: str, width: int = 34) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(SCORERS.get(scorer, scorer), width))
+
+
+def _source(keys: tuple) -> str:
+    task, model, sae, layer, positions, feature, vector, settings = keys
+    if vector in ("sae", "sae_ts") and pd.notna(feature):
+        kind = "SAE feature" if vector == "sae" else "SAE-TS vector for feature"
+        source = f"{kind} {int(feature)} of {sae}"
+    else:
+        source = f"vector {vector}"
+    where = f"layer {layer}" + ("" if positions == "all" else f", {positions} positions")
+    return f"{model}, {source}, {where}" + ("" if settings == "-" else f"\n{settings}")
+
+
+def _draw(ax: object, curve: pd.DataFrame, palette: dict[str, object], legend: bool) -> None:
+    import seaborn as sns
+
+    for method, line in curve.groupby("method"):
+        color = palette[method]
+        sns.lineplot(x=line["alpha"], y=line["mean"], label=method, color=color, marker="o", ax=ax, legend=False)
+        ax.fill_between(line["alpha"], line["ci95_low"], line["ci95_high"], alpha=0.2, color=color)
+    if legend:
+        ax.legend(title="method", fontsize=8, title_fontsize=8)
+
+
+def _slug_for(keys: tuple, *extra: object) -> str:
+    task, model, sae, layer, positions, feature, vector, settings = keys
+    parts = [task, model, vector, *([int(feature)] if pd.notna(feature) else []), settings, *extra]
+    return _slug(*(p for p in parts if p != "-"))
 
 
 def plot_curves(summary: pd.DataFrame, out: Path, table: pd.DataFrame | None = None) -> list[Plot]:
-    """One PNG per group and scorer: mean vs alpha per method (one axis), 95% band from the summary."""
+    """Per group: one PNG per scorer (mean vs alpha per method, 95% band) and one overview grid of them all."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -401,39 +452,61 @@ def plot_curves(summary: pd.DataFrame, out: Path, table: pd.DataFrame | None = N
     written = []
     criteria = {} if table is None else table.groupby("task")["criterion"].first().to_dict()
     for keys, group in summary.groupby(GROUP, dropna=False):
-        task, model, sae, layer, positions, feature, vector, settings = keys
-        for scorer, curve in group.groupby("scorer", sort=False):
+        task = keys[0]
+        palette = dict(zip(sorted(group["method"].unique()), sns.color_palette()))
+        scorers = list(dict.fromkeys(group["scorer"]))
+        for scorer in scorers:
+            curve = group[group["scorer"] == scorer]
             fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
-            for (method, line), color in zip(curve.groupby("method"), sns.color_palette()):
-                sns.lineplot(x=line["alpha"], y=line["mean"], label=method, color=color, marker="o", ax=ax)
-                ax.fill_between(line["alpha"], line["ci95_low"], line["ci95_high"], alpha=0.2, color=color)
-            ax.legend(title="method")
-            if vector in ("sae", "sae_ts") and pd.notna(feature):
-                kind = "SAE feature" if vector == "sae" else "SAE-TS vector for feature"
-                source = f"{kind} {int(feature)} of {sae}"
-            else:
-                source = f"vector {vector}"
-            where = f"layer {layer}" + ("" if positions == "all" else f", {positions} positions")
-            title = f"{task}: {scorer} vs alpha\n{model}, {source}, {where}"
-            if settings != "-":
-                title += f"\n{settings}"
+            _draw(ax, curve, palette, legend=True)
+            title = f"{task}: {scorer} vs alpha\n{_source(keys)}"
             if scorer == "behavior" and criteria.get(task):
                 title += f'\ncriterion: "{criteria[task]}"'
             ax.set_title(title, fontsize=10)
             ax.set_xlabel("alpha (steering strength; multiplies the raw direction)")
-            ax.set_ylabel(SCORERS.get(scorer, scorer))
+            ax.set_ylabel(_label(scorer), fontsize=10)
             fig.tight_layout()
-            parts = [task, model, vector, *([int(feature)] if pd.notna(feature) else []), settings, scorer]
-            path = out / f"{_slug(*(p for p in parts if p != '-'))}.png"
+            path = out / f"{_slug_for(keys, scorer)}.png"
             fig.savefig(path)
             points = {
                 line.get_label(): list(zip(map(float, line.get_xdata()), map(float, line.get_ydata())))
                 for line in ax.get_lines()
                 if not line.get_label().startswith("_")
             }
+            written.append(Plot(path, scorer, points, _clipped_texts(fig)))
             plt.close(fig)
-            written.append(Plot(path, scorer, points))
+        written.append(_overview(group, keys, scorers, palette, out))
     return written
+
+
+OVERVIEW_ORDER = ["behavior", "fluency", "combined", "french_share", "coherence", "combined_offline"]
+
+
+def _overview(group: pd.DataFrame, keys: tuple, scorers: list[str], palette: dict, out: Path) -> Plot:
+    """Behaviour, fluency, combined and the deterministic checks in one grid; methods as colours."""
+    import matplotlib.pyplot as plt
+
+    panels = [s for s in OVERVIEW_ORDER if s in scorers] + [s for s in scorers if s not in OVERVIEW_ORDER]
+    columns = {1: 1, 2: 2, 4: 2}.get(len(panels), 3)
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows + 0.9), dpi=100, squeeze=False)
+    for ax, scorer in zip(axes.flat, panels):
+        _draw(ax, group[group["scorer"] == scorer], palette, legend=False)
+        ax.set_title(scorer, fontsize=10)
+        ax.set_xlabel("alpha", fontsize=9)
+        ax.set_ylabel(_label(scorer, 30), fontsize=8)
+        ax.tick_params(labelsize=8)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
+    handles = [plt.Line2D([], [], color=color, marker="o", label=method) for method, color in palette.items()]
+    fig.legend(handles=handles, title="method", loc="upper right", fontsize=8, title_fontsize=8)
+    fig.suptitle(f"{keys[0]}: scores vs alpha\n{_source(keys)}", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    path = out / f"{_slug_for(keys, 'overview')}.png"
+    fig.savefig(path)
+    clipped = _clipped_texts(fig)
+    plt.close(fig)
+    return Plot(path, "overview", {}, clipped)
 
 
 def _markdown(frame: pd.DataFrame) -> str:
@@ -513,6 +586,34 @@ def write_outputs(paths: Sequence[str | Path], out: str | Path) -> dict[str, obj
     }
 
 
+def compact(summary: pd.DataFrame, best: pd.DataFrame) -> str:
+    """The terminal view: per group, one row per (scorer, method) with its mean at each alpha, then the best alpha."""
+    blocks = []
+    for keys, group in summary.groupby(GROUP, dropna=False):
+        # the summary is already in scorer order; keep it
+        wide = group.pivot_table(index=["scorer", "method"], columns="alpha", values="mean", sort=False)
+        wide.columns = [f"{alpha:+g}" for alpha in wide.columns]
+        chosen = best
+        for key, value in zip(GROUP, keys):
+            chosen = chosen[(chosen[key] == value) | (chosen[key].isna() & pd.isna(value))]
+        picks = [
+            f"  {r.method}: alpha {r.alpha_insample:g} ({r.objective} {r.score_insample:.2f}); held out: "
+            f"alpha {r.alpha_heldout:g} -> {r.score_heldout:.2f}"
+            for r in chosen.itertuples()
+        ]
+        blocks.append(
+            "\n".join(
+                [
+                    f"{keys[0]}: {_source(keys)}",
+                    wide.to_string(float_format=lambda v: f"{v:.2f}"),
+                    "best alpha:",
+                    *picks,
+                ]
+            )
+        )
+    return "\n\n".join(blocks)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="steering-curves", description=__doc__.splitlines()[0])
     parser.add_argument("logs", nargs="+", help="Inspect log files or directories (.eval, .json)")
@@ -531,8 +632,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(listed in summary.md)",
             file=sys.stderr,
         )
-    print(result["report"])
-    print(f"\nwrote {len(result['plots'])} plots and the tables to {args.out}")
+    print(compact(result["summary"], result["best"]))
+    print(f"\nwrote {len(result['plots'])} plots, summary.md (every figure) and the tables to {args.out}")
     return 0
 
 

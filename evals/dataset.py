@@ -40,6 +40,10 @@ def alpha_label(alpha: float) -> str:
     return f"{alpha:+g}"
 
 
+def _vector_label(vector: str) -> str:
+    return Path(vector).stem if vector.endswith((".safetensors", ".npy")) else vector
+
+
 def sweep_dataset(
     prompts: list[dict[str, str]],
     alphas: list[float],
@@ -48,10 +52,14 @@ def sweep_dataset(
     vectors: list[str] | None = None,
     name: str = "sweep",
 ) -> MemoryDataset:
-    """Stable ids (``prompt/method/vector/alpha``) let a resumed or retried run line samples up."""
+    """Short ids that sort by alpha and show it first (``03:+40/add/p00``; the vector last when several),
+    stable across runs so a resumed or retried run lines samples up; alpha, method, feature, vector as metadata."""
+    vectors = vectors or ["sae"]
+    width = len(str(len(alphas) - 1))
     samples = [
         Sample(
-            id=f"{record['id']}/{method}/{vector}/{alpha_label(alpha)}",
+            id=f"{index:0{width}d}:{alpha_label(alpha)}/{method}/{record['id']}"
+            + (f"/{_vector_label(vector)}" if len(vectors) > 1 else ""),
             input=record["prompt"],
             metadata={
                 "prompt_id": record["id"],
@@ -61,9 +69,9 @@ def sweep_dataset(
                 "vector": vector,
             },
         )
-        for vector in vectors or ["sae"]
+        for vector in vectors
         for method in methods
-        for alpha in alphas
+        for index, alpha in enumerate(sorted(alphas))
         for record in prompts
     ]
     return MemoryDataset(samples, name=name)

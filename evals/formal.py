@@ -1,15 +1,18 @@
 """A second behaviour, to show the pattern: steer toward a formal register.
 
-The feature id is a placeholder to be chosen on Neuronpedia (gemma-2-2b, 20-gemmascope-res-16k).
+inspect eval evals/formal.py -T feature=1234 --model steered/google/gemma-2-2b-it --model-role grader=openai/gpt-4o-mini
+
+The feature id is yours to choose on Neuronpedia (gemma-2-2b, 20-gemmascope-res-16k); every sweep
+argument (-T n_prompts=3, alphas=..., methods=..., vector=..., judge=false, ...) passes through.
 """
 
 from inspect_ai import Task, task
 
 from evals.judge import criteria
-from evals.sweep import sweep_task
+from evals.sweep import criterion_sweep
 
 
 @task
-def formal(feature: int, alphas: str | list[float] = "default", methods: str = "add,add_renorm") -> Task:
-    """Formal register and fluency against alpha, for an SAE feature you pick."""
-    return sweep_task(name="formal", criterion=criteria()["formal"], feature=feature, alphas=alphas, methods=methods)
+def formal(**args) -> Task:
+    """Formal register and fluency against alpha, for an SAE feature (-T feature=...) or a vector."""
+    return criterion_sweep("formal", criteria()["formal"], args=args)

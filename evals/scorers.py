@@ -12,7 +12,18 @@ from inspect_ai.model import (
     ResponseSchema,
     get_model,
 )
-from inspect_ai.scorer import Metric, Score, Scorer, Target, grouped, mean, scorer, stderr
+from inspect_ai.scorer import (
+    Metric,
+    SampleScore,
+    Score,
+    Scorer,
+    Target,
+    Value,
+    mean,
+    metric,
+    scorer,
+    stderr,
+)
 from inspect_ai.solver import TaskState
 from inspect_ai.util import json_schema
 
@@ -28,14 +39,43 @@ JUDGE_CONFIG = GenerateConfig(
 )
 
 
+def cell_name(alpha: float, method: str, vector: str | None = None) -> str:
+    """``α=+0.6 (add)``: inspect view strips a metric name's trailing digits, so the name ends in ')'."""
+    return f"α={alpha:+g} ({method}{'' if vector is None else f', {vector}'})"
+
+
+@metric
+def curve() -> Metric:
+    """Mean per (method, alpha), then per alpha over methods, in the order a curve is read.
+
+    Unscored samples (NaN) are left out; a cell with none scored is NaN, never renamed.
+    """
+
+    def compute(scores: list[SampleScore]) -> Value:
+        cells: dict[tuple[str, str, float], list[float]] = {}
+        vectors = {str((s.sample_metadata or {}).get("vector")) for s in scores}
+        for sample_score in scores:
+            meta = sample_score.sample_metadata or {}
+            if "alpha" not in meta or "method" not in meta:
+                continue
+            value = sample_score.score.as_float()
+            vector = str(meta.get("vector")) if len(vectors) > 1 else ""
+            for method in (str(meta["method"]), "all"):
+                cell = cells.setdefault((vector, method, float(meta["alpha"])), [])
+                if value == value:
+                    cell.append(value)
+        out: dict[str, float] = {}
+        for vector, method, alpha in sorted(cells, key=lambda key: (key[0], key[1] == "all", key[1], key[2])):
+            values = cells[(vector, method, alpha)]
+            out[cell_name(alpha, method, vector or None)] = sum(values) / len(values) if values else float("nan")
+        return out
+
+    return compute
+
+
 def sweep_metrics() -> list[Metric | dict[str, Any]]:
-    """Overall mean and stderr, plus per-alpha and per-method means for ``inspect view``."""
-    return [
-        mean(),
-        stderr(),
-        grouped(mean(), "alpha", all=False, name_template="alpha={group_name}"),
-        grouped(mean(), "method", all=False, name_template="{group_name}"),
-    ]
+    """Overall mean and stderr, plus the per-(method, alpha) curve for ``inspect view``."""
+    return [mean(), stderr(), curve()]
 
 
 def _grader(grader: str | Model | None) -> Model:

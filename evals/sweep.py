@@ -81,3 +81,32 @@ def sweep_task(
             "judge_template": template_digest() if judge else None,
         },
     )
+
+
+SWEEP_ARGS = (
+    "alphas", "methods", "feature", "vector", "normalize", "criterion", "prompts", "n_prompts", "judge",
+    "max_tokens", "temperature", "seed", "cache",
+)  # fmt: skip
+"""Every task argument a sweep takes (``-T name=value``)."""
+
+
+def criterion_sweep(
+    name: str,
+    criterion: str,
+    feature: int | None = None,
+    vector: str = "sae",
+    args: dict[str, Any] | None = None,
+    extra_scorers: list[Scorer] | None = None,
+) -> Task:
+    """A new behavioural criterion in one call: a name, a criterion sentence and a feature (or vector).
+
+    ``args`` are the task's own ``-T`` arguments (``@task def mine(**args)``): every sweep argument
+    passes through (n_prompts, alphas, methods, vector, max_tokens, temperature, seed, judge, ...), and
+    one the sweep does not know is an error naming the valid ones, not a silent warning.
+    """
+    args = dict(args or {})
+    unknown = sorted(set(args) - set(SWEEP_ARGS))
+    if unknown:
+        raise ValueError(f"unknown task args {unknown} for {name!r}: valid are {sorted(SWEEP_ARGS)}")
+    merged = {"criterion": criterion, "feature": feature, "vector": vector, **args}
+    return sweep_task(name=name, extra_scorers=extra_scorers, **merged)

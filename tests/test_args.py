@@ -40,8 +40,8 @@ def test_sweep_dataset_expands_prompts_alphas_methods_with_stable_ids():
     dataset = sweep_dataset(prompts, [-10.0, 0.0], ["add", "add_renorm"], feature=7)
     assert len(dataset) == 8
     ids = [s.id for s in dataset]
-    assert len(set(ids)) == 8 and "p00/add/sae/-10" in ids and "p01/add_renorm/sae/+0" in ids
-    sample = next(s for s in dataset if s.id == "p01/add_renorm/sae/+0")
+    assert len(set(ids)) == 8 and "0:-10/add/p00" in ids and "1:+0/add_renorm/p01" in ids
+    sample = next(s for s in dataset if s.id == "1:+0/add_renorm/p01")
     assert sample.metadata == {"prompt_id": "p01", "alpha": 0.0, "method": "add_renorm", "feature": 7, "vector": "sae"}
     assert sample.input == prompts[1]["prompt"]
 

@@ -93,6 +93,10 @@ def test_plots_are_real_images_whose_points_match_the_summary(sweep):
     expected = {"behavior", "fluency", "combined", "french_share", "coherence", "combined_offline", "unsteered_logprob"}
     assert expected <= set(plots)
     summary = result["summary"]
+    overview = plots.pop("overview")
+    assert matplotlib.image.imread(overview.path)[..., :3].std() > 0.05
+    for plot in result["plots"]:
+        assert not plot.clipped, f"{plot.path.name} cuts off {plot.clipped}"
     for scorer, plot in plots.items():
         image = matplotlib.image.imread(plot.path)
         assert image.shape[:2] == (500, 800)
@@ -131,7 +135,7 @@ def test_different_models_are_kept_apart(sweep, tiny_model_dir, tiny_sae_dir, tm
     assert result["summary"]["model"].nunique() == 2
     other_rows = result["summary"][result["summary"]["model"] == f"steered/{other}"]
     assert set(other_rows["alpha"]) == {0.0} and set(other_rows["n"].dropna()) == {4}
-    assert len({p.path for p in result["plots"]}) == len(result["plots"]) == 14
+    assert len({p.path for p in result["plots"]}) == len(result["plots"]) == 2 * (7 + 1)  # 7 scorers + overview
 
 
 def test_missing_logs_or_metadata_give_clear_errors(tmp_path, capsys):

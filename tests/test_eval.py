@@ -75,11 +75,19 @@ def test_cli_run_succeeds_with_every_sample_graded(cli_log):
 
 
 def test_cli_run_logs_per_alpha_and_per_method_metrics(cli_log):
+    expected = ["mean", "stderr"] + [
+        f"α={alpha} ({method})" for method in ("add", "add_renorm", "all") for alpha in ("+0", "+40")
+    ]
     for score in cli_log.results.scores:
-        assert {"mean", "stderr", "alpha=0.0", "alpha=40.0", "add", "add_renorm"} <= set(score.metrics)
+        assert list(score.metrics) == expected  # curve order; no name ends in a digit (inspect view strips them)
     behavior = next(s for s in cli_log.results.scores if s.name == "behavior")
-    at_zero = [s.scores["behavior"].value for s in cli_log.samples if s.metadata["alpha"] == 0.0]
-    assert behavior.metrics["alpha=0.0"].value == pytest.approx(sum(at_zero) / len(at_zero))
+    for method in ("add", "all"):
+        at_zero = [
+            s.scores["behavior"].value
+            for s in cli_log.samples
+            if s.metadata["alpha"] == 0.0 and method in ("all", s.metadata["method"])
+        ]
+        assert behavior.metrics[f"α=+0 ({method})"].value == pytest.approx(sum(at_zero) / len(at_zero))
 
 
 def test_steering_spec_is_in_the_logged_model_call_and_never_reaches_the_grader(cli_log):
@@ -158,7 +166,7 @@ def test_concurrent_mixed_batches_match_single_sample_runs(tiny_model_dir, tiny_
     assert len(texts) == 18
     assert {s.id: s.output.completion for s in batched.samples} == texts
     # and the alphas really change the text
-    assert len({s.output.completion for s in batched.samples if s.id.startswith("p01/add/")}) > 1
+    assert len({s.output.completion for s in batched.samples if s.id.endswith("/add/p01")}) > 1
 
 
 def test_bad_feature_fails_with_the_valid_range(tiny_model_dir, tiny_sae_dir, tmp_path):
