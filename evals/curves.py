@@ -392,18 +392,38 @@ class Plot:
 
 
 def _clipped_texts(fig: object) -> list[str]:
-    """Every visible, non-empty text whose drawn box leaves the figure."""
+    """Every drawn, non-empty text whose box leaves the figure.
+
+    Matplotlib keeps tick labels for ticks outside an axis's view limits but never draws them; those are skipped.
+    """
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
+    hidden = set()
+    for ax in fig.axes:
+        box = ax.get_window_extent(renderer)
+        for label in ax.get_xticklabels():
+            centre = label.get_window_extent(renderer).x0 + label.get_window_extent(renderer).width / 2
+            if not box.x0 - 1 <= centre <= box.x1 + 1:
+                hidden.add(id(label))
+        for label in ax.get_yticklabels():
+            centre = label.get_window_extent(renderer).y0 + label.get_window_extent(renderer).height / 2
+            if not box.y0 - 1 <= centre <= box.y1 + 1:
+                hidden.add(id(label))
     box = fig.bbox
     clipped = []
     for text in fig.findobj(lambda artist: hasattr(artist, "get_text") and hasattr(artist, "get_window_extent")):
-        if not text.get_visible() or not text.get_text().strip():
+        if id(text) in hidden or not text.get_visible() or not text.get_text().strip():
             continue
         extent = text.get_window_extent(renderer)
         if extent.x0 < box.x0 - 1 or extent.y0 < box.y0 - 1 or extent.x1 > box.x1 + 1 or extent.y1 > box.y1 + 1:
             clipped.append(text.get_text())
     return clipped
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(line for part in text.split("\n") for line in textwrap.wrap(part, width) or [""])
 
 
 def _label(scorer: str, width: int = 34) -> str:
@@ -462,7 +482,7 @@ def plot_curves(summary: pd.DataFrame, out: Path, table: pd.DataFrame | None = N
             title = f"{task}: {scorer} vs alpha\n{_source(keys)}"
             if scorer == "behavior" and criteria.get(task):
                 title += f'\ncriterion: "{criteria[task]}"'
-            ax.set_title(title, fontsize=10)
+            ax.set_title(_wrap(title, 95), fontsize=10)
             ax.set_xlabel("alpha (steering strength; multiplies the raw direction)")
             ax.set_ylabel(_label(scorer), fontsize=10)
             fig.tight_layout()
@@ -500,7 +520,7 @@ def _overview(group: pd.DataFrame, keys: tuple, scorers: list[str], palette: dic
         ax.set_visible(False)
     handles = [plt.Line2D([], [], color=color, marker="o", label=method) for method, color in palette.items()]
     fig.legend(handles=handles, title="method", loc="upper right", fontsize=8, title_fontsize=8)
-    fig.suptitle(f"{keys[0]}: scores vs alpha\n{_source(keys)}", fontsize=10)
+    fig.suptitle(_wrap(f"{keys[0]}: scores vs alpha\n{_source(keys)}", 40 * columns), fontsize=10)
     fig.tight_layout(rect=(0, 0, 0.9, 1))
     path = out / f"{_slug_for(keys, 'overview')}.png"
     fig.savefig(path)

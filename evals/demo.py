@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     result = run(Path(args.out), grader=args.grader, n_prompts=args.n_prompts)
-    print(result["report"])
+    from evals.curves import compact
+
+    print(compact(result["summary"], result["best"]))
     print(f"\nwall time {time.monotonic() - started:.0f} s; curves in {Path(args.out) / 'curves'}")
     return 0
 
