@@ -39,7 +39,7 @@ BOOTSTRAP = 1000
 
 def _provider_defaults() -> dict[str, object]:
     """The steered/ provider's defaults, for logs whose model_args omit them."""
-    from steering.provider import ProviderArgs
+    from steering.provider_args import ProviderArgs
 
     return ProviderArgs().__dict__
 

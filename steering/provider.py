@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import threading
 import time
 import weakref
 from collections.abc import Hashable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from inspect_ai.model import (
@@ -23,10 +21,11 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
-from steering.directions import DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE, SaeRef
+from steering.directions import SaeRef
 from steering.generation import Generation, GenerationParams, Request, generate_in_batches
-from steering.hooks import RowSteering, check_positions
+from steering.hooks import RowSteering
 from steering.layers import check_layer
+from steering.provider_args import ProviderArgs, check_layer_before_loading
 from steering.spec import SteeringSpec, spec_from_extra_body
 from steering.worker import BatchWorker, Job
 
@@ -34,97 +33,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_CONFIG = GenerateConfig()
-
-
-@dataclass(frozen=True)
-class ProviderArgs:
-    """What is constant for a run (``-M key=value``); all of it lands in the eval log's model_args."""
-
-    layer: int = 20
-    sae_release: str = DEFAULT_SAE_RELEASE
-    sae_id: str = DEFAULT_SAE_ID
-    sae: str | None = None
-    """A local SAE folder (sae-lens ``save_model`` layout); overrides sae_release/sae_id."""
-    contrast: str = "french_english"
-    sae_ts: str | None = None
-    """A fitted SAE-TS approximator (.safetensors); default: the one `python -m steering.sae_ts fit` saves."""
-    device: str | None = None
-    dtype: str | None = None
-    batch_size: int = 16
-    batch_wait: float = 0.05
-    """Seconds the worker waits for more requests before it runs a partial batch."""
-    positions: str = "all"
-    model_path: str | None = None
-    fluency_proxy: bool = True
-    """Score each reply's mean log-probability under the unsteered model (one extra forward pass)."""
-
-    @classmethod
-    def parse(cls, model_args: dict[str, Any]) -> ProviderArgs:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(model_args) - known)
-        if unknown:
-            raise ValueError(f"unknown model args {unknown} for steered/: valid are {sorted(known)}")
-        args = cls(**model_args)
-        if not isinstance(args.layer, int) or isinstance(args.layer, bool) or args.layer < 0:
-            raise ValueError(f"layer must be a non-negative integer, got {args.layer!r}")
-        if not isinstance(args.batch_size, int) or isinstance(args.batch_size, bool) or args.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {args.batch_size!r}")
-        wait = args.batch_wait
-        if isinstance(wait, bool) or not isinstance(wait, int | float) or not math.isfinite(wait) or not 0 <= wait < 60:
-            raise ValueError(f"batch_wait must be a number of seconds in [0, 60), got {wait!r}")
-        check_positions(args.positions)
-        if args.dtype not in (None, "float32", "bfloat16", "float16"):
-            raise ValueError(f"dtype {args.dtype!r} is not one of float32, bfloat16, float16")
-        if not isinstance(args.fluency_proxy, bool):
-            raise ValueError(f"fluency_proxy must be true or false, got {args.fluency_proxy!r}")
-        for name in ("sae_release", "sae_id", "contrast"):
-            if not isinstance(getattr(args, name), str) or not getattr(args, name):
-                raise ValueError(f"{name} must be a non-empty string, got {getattr(args, name)!r}")
-        if args.sae is not None and not Path(str(args.sae)).is_dir():
-            raise ValueError(f"SAE folder {args.sae!r} does not exist (-M sae= takes a folder written by save_model)")
-        if args.sae_ts is not None and not Path(str(args.sae_ts)).is_file():
-            raise ValueError(
-                f"SAE-TS approximator {args.sae_ts!r} does not exist (fit one: python -m steering.sae_ts fit)"
-            )
-        if args.model_path is not None and not Path(str(args.model_path)).exists():
-            raise ValueError(f"model_path {args.model_path!r} does not exist")
-        _check_device(args.device)
-        from steering.sources import load_contrast
-
-        load_contrast(args.contrast)
-        return args
-
-
-def _check_device(device: str | None) -> None:
-    if device is None:
-        return
-    if not isinstance(device, str) or device.split(":")[0] not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device must be cpu, cuda, cuda:N or mps, got {device!r}")
-    import torch
-
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"no CUDA device is visible: drop -M device={device} (or run on a GPU machine)")
-        index = int(device.split(":")[1]) if ":" in device else 0
-        if index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s) visible")
-    if device == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("no MPS device is available: drop -M device=mps")
-
-
-def check_layer_before_loading(layer: int, model: str) -> None:
-    """Check the layer against the model's config.json when it is at hand, before any weights load."""
-    import json
-
-    from steering.models import EMBEDDED_MODELS, cache_dir
-
-    folder = cache_dir() / model if model in EMBEDDED_MODELS else Path(model)
-    config = folder / "config.json"
-    if config.is_file():
-        data = json.loads(config.read_text())
-        layers = data.get("num_hidden_layers") or data.get("text_config", {}).get("num_hidden_layers")
-        if isinstance(layers, int):
-            check_layer(layer, layers)
 
 
 _MODEL_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()

@@ -93,7 +93,7 @@ def test_every_task_argument_is_checked_before_anything_loads(args, message):
 def test_every_model_argument_is_checked_before_the_model_loads(args, message):
     import torch
 
-    from steering.provider import ProviderArgs
+    from steering.provider_args import ProviderArgs
 
     if "device" in args and args["device"] == "cuda" and torch.cuda.is_available():
         pytest.skip("a CUDA device is visible here")

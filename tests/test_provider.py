@@ -1,6 +1,7 @@
 import pytest
 
-from steering.provider import ProviderArgs, SteeredModelAPI
+from steering.provider import SteeredModelAPI
+from steering.provider_args import ProviderArgs
 from steering.spec import SteeringSpec, spec_from_extra_body
 
 
