@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from inspect_ai.model import (
@@ -103,22 +104,42 @@ async def _judge(state: TaskState, criterion: str, grader: str | Model | None) -
     return Score(value=grade, answer=reply, explanation=reasoning, metadata=metadata)
 
 
+# fluency grades that behavior() started early, by sample: Inspect runs a sample's scorers one after
+# another, so without this the two judge calls of a sample would wait on each other
+_EARLY_FLUENCY: dict[str, asyncio.Task[Score]] = {}
+
+
 @scorer(metrics=sweep_metrics())
 def fluency(grader: str | None = None) -> Scorer:
     """1-10 judge grade of coherence and grammar (SAE-TS's coherence criterion)."""
 
     async def score(state: TaskState, target: Target) -> Score:
+        early = _EARLY_FLUENCY.pop(state.uuid, None)
+        if early is not None:
+            return await early
         return await _judge(state, criteria()["fluency"], grader)
 
     return score
 
 
 @scorer(metrics=sweep_metrics())
-def behavior(criterion: str, grader: str | None = None) -> Scorer:
-    """1-10 judge grade of the behaviour being steered toward, stated as one criterion sentence."""
+def behavior(criterion: str, grader: str | None = None, with_fluency: bool = False) -> Scorer:
+    """1-10 judge grade of the behaviour being steered toward, stated as one criterion sentence.
+
+    ``with_fluency`` (set by the sweep, whose next scorer is ``fluency()`` with the same grader)
+    starts the fluency grade at the same time, so a sample waits for one judge call, not two.
+    """
 
     async def score(state: TaskState, target: Target) -> Score:
-        return await _judge(state, criterion, grader)
+        if with_fluency and state.uuid not in _EARLY_FLUENCY:
+            _EARLY_FLUENCY[state.uuid] = asyncio.create_task(_judge(state, criteria()["fluency"], grader))
+        try:
+            return await _judge(state, criterion, grader)
+        except BaseException:
+            early = _EARLY_FLUENCY.pop(state.uuid, None)
+            if early is not None:
+                early.cancel()
+            raise
 
     return score
 

@@ -5,12 +5,17 @@ grade; ``flaky`` fails the first call for each prompt, then grades like ``length
 ``outage`` fails (not retried) while ``STUB_GRADER_DOWN`` is set, then grades like ``length``. Any
 mode refuses a call that carries steering, which a grader must never receive. Every
 call's config is appended to ``RECEIVED_CONFIGS`` so tests can see what a grader was asked.
+
+``-M latency=0.8 -M jitter=0.2`` make every call take latency +- jitter seconds, like an API,
+so the whole pipeline can be timed offline; ``IN_FLIGHT`` records how many calls overlap.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import random
 import re
 from typing import Any
 
@@ -21,6 +26,17 @@ _REPLY = re.compile(r"<reply>\n(.*)\n</reply>", re.DOTALL)
 MODES = ("length", "garbage", "flaky", "outage")
 DEFAULT_CONFIG = GenerateConfig()
 RECEIVED_CONFIGS: list[GenerateConfig] = []
+
+
+class InFlight:
+    """Grader calls running now, and the most that ever ran at once."""
+
+    now = 0
+    peak = 0
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.now = cls.peak = 0
 
 
 class StubGraderError(RuntimeError):
@@ -43,12 +59,29 @@ class StubGraderAPI(ModelAPI):
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
         if model_name not in MODES:
             raise ValueError(f"unknown stubgrader mode {model_name!r}: use one of {list(MODES)}")
+        unknown = sorted(set(model_args) - {"latency", "jitter"})
+        if unknown:
+            raise ValueError(f"unknown stubgrader args {unknown}: valid are ['jitter', 'latency']")
+        self.latency, self.jitter = float(model_args.get("latency", 0.0)), float(model_args.get("jitter", 0.0))
+        if not 0 <= self.jitter <= self.latency or self.latency > 60:
+            raise ValueError(f"stubgrader needs 0 <= jitter <= latency <= 60, got {self.latency}, {self.jitter}")
+        self._random = random.Random(0)
         self._failed: set[str] = set()
 
     async def generate(
         self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice, config: GenerateConfig
     ) -> ModelOutput:
         RECEIVED_CONFIGS.append(config)
+        InFlight.now += 1
+        InFlight.peak = max(InFlight.peak, InFlight.now)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency + self._random.uniform(-self.jitter, self.jitter))
+            return self._answer(input, config)
+        finally:
+            InFlight.now -= 1
+
+    def _answer(self, input: list[ChatMessage], config: GenerateConfig) -> ModelOutput:
         if config.extra_body:
             raise AssertionError(f"the grader received extra_body {config.extra_body}")
         user = input[-1].text

@@ -65,7 +65,7 @@ def sweep_task(
         temperature=parse_float(temperature, "temperature", 0.0, 10.0, "0.5"),
         seed=parse_int(seed, "seed"),
     )
-    scorers: list[Scorer] = [behavior(criterion), fluency()] if judge else []
+    scorers: list[Scorer] = [behavior(criterion, with_fluency=True), fluency()] if judge else []
     scorers += [*(extra_scorers or []), coherence(), unsteered_logprob()]
     return Task(
         name=name,

@@ -159,7 +159,7 @@ class SteeredModelAPI(ModelAPI):
                 job.fail(RuntimeError(f"{output.error}{feature}{vector}"))
             else:
                 SteeredModelAPI.generated_total += 1
-                job.succeed((output, elapsed))
+                job.succeed((output, elapsed, len(ready)))
 
     # --- Inspect interface ---
 
@@ -189,10 +189,10 @@ class SteeredModelAPI(ModelAPI):
         }
         future = self._worker.submit(_Pending(messages, spec, config.seed), key=params)
         # cancelling this call (a time limit) cancels the future; the worker then skips or drops it
-        output, elapsed = await asyncio.wrap_future(future)
+        output, elapsed, batch_rows = await asyncio.wrap_future(future)
         request["provider"] = self._resolved_args
         return self._model_output(output, params, spec, elapsed), ModelCall.create(
-            request=request, response=self._response(output), time=elapsed
+            request=request, response={**self._response(output), "batch_rows": batch_rows}, time=elapsed
         )
 
     def _model_output(
@@ -228,8 +228,9 @@ class SteeredModelAPI(ModelAPI):
         return DEFAULT_MAX_TOKENS
 
     def max_connections(self) -> int:
-        # enough samples in flight to fill a batch while the previous one runs
-        return 2 * self.args.batch_size
+        # samples in flight: one batch generating, one queued, and room for samples waiting on their
+        # judges, so judge latency cannot empty the generation queue (benchmarks/sweep.py)
+        return 4 * self.args.batch_size
 
     def collapse_user_messages(self) -> bool:
         return True

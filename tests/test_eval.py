@@ -173,3 +173,21 @@ def test_bad_feature_fails_with_the_valid_range(tiny_model_dir, tiny_sae_dir, tm
     log = _run(tiny_model_dir, tiny_sae_dir, tmp_path, feature=256, alphas=[1], methods="add", n_prompts=1)
     assert log.status == "error"
     assert "feature 256 is out of range" in log.error.message and "(0..255)" in log.error.message
+
+
+def test_the_two_judge_calls_of_a_sample_run_at_the_same_time(tiny_model_dir, tiny_sae_dir, tmp_path, monkeypatch):
+    from inspect_ai.model import get_model
+
+    from evals.stub_grader import InFlight
+
+    monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path / "cache"))
+    InFlight.reset()
+    grader = get_model("stubgrader/length", latency=0.5, jitter=0.0)
+    log = _run(tiny_model_dir, tiny_sae_dir, tmp_path, grader=grader, alphas=[0], methods="add", n_prompts=1)
+    assert log.status == "success"
+    (sample,) = log.samples
+    calls = [e for e in sample.events if e.event == "model" and e.model == "stubgrader/length"]
+    assert len(calls) == 2 and InFlight.peak == 2
+    first, second = sorted(calls, key=lambda e: e.timestamp)
+    assert second.timestamp < first.completed, "the fluency grade waited for the behaviour grade"
+    assert {sample.scores["behavior"].value, sample.scores["fluency"].value} == {length_grade(sample.output.completion)}
