@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SETTINGS = ["temperature", "top_p", "seed", "max_tokens", "grader", "judge_template", "scorers"]
+GENERATION = ["temperature", "top_p", "seed", "max_tokens"]
+SETTINGS = [*GENERATION, "grader", "judge_template", "scorers"]
 """Generation and judging settings read from every log; runs that differ in one are kept apart."""
 GROUP = ["task", "model", "sae", "layer", "positions", "feature", "vector", "settings"]
 """Samples that differ in any of these are never averaged together (``settings`` names the differing ones)."""
@@ -140,11 +141,8 @@ def load_table(paths: Sequence[str | Path], report: dict[str, list[str]] | None 
         EvalColumn("judge_template", path="eval.metadata.judge_template"),
         EvalColumn("model_roles", path="eval.model_roles"),
         EvalColumn("scorer_specs", path="eval.scorers"),
-        *(EvalColumn(f"task_{k}", path=f"plan.config.{k}") for k in ("temperature", "top_p", "seed", "max_tokens")),
-        *(
-            EvalColumn(f"cli_{k}", path=f"eval.model_generate_config.{k}")
-            for k in ("temperature", "top_p", "seed", "max_tokens")
-        ),
+        *(EvalColumn(f"task_{k}", path=f"plan.config.{k}") for k in GENERATION),
+        *(EvalColumn(f"cli_{k}", path=f"eval.model_generate_config.{k}") for k in GENERATION),
     ]
     report = {} if report is None else report
     files = _log_files(paths)
@@ -176,7 +174,7 @@ def load_table(paths: Sequence[str | Path], report: dict[str, list[str]] | None 
             "failure": _failures(df),
             "created": pd.to_datetime(df["created"]),
             "log": df["log"],
-            **{name: _setting(df, name) for name in ("temperature", "top_p", "seed", "max_tokens")},
+            **{name: _setting(df, name) for name in GENERATION},
             "grader": df["model_roles"].apply(_grader),
             "judge_template": df.get("judge_template", pd.Series(None, index=df.index)).fillna("-"),
             "scorers": df["scorer_specs"].apply(_scorer_names),
@@ -237,10 +235,16 @@ def combined_scores(table: pd.DataFrame) -> list[str]:
     return [name for name, parts in COMBINED.items() if set(parts) <= set(table.columns)]
 
 
-def _combined_cell(b: np.ndarray, f: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
-    """mean(b) x mean(f) over the samples graded by both, with a paired bootstrap 95% interval."""
+def _paired(rows: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The normalised behaviour and fluency scores of a combined score, for the rows both scorers graded."""
+    behaviour, fluency = COMBINED[name]
+    b, f = _normalised(rows, behaviour).to_numpy(float), _normalised(rows, fluency).to_numpy(float)
     both = ~(np.isnan(b) | np.isnan(f))
-    b, f = b[both], f[both]
+    return b[both], f[both]
+
+
+def _combined_cell(b: np.ndarray, f: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+    """mean(b) x mean(f) over paired scores, with a paired bootstrap 95% interval."""
     n = len(b)
     if n == 0:
         return {"n": 0, "mean": np.nan, "sem": np.nan, "ci95_low": np.nan, "ci95_high": np.nan}
@@ -272,10 +276,8 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     rows = []
     for name in combined_scores(table):
-        behaviour, fluency = COMBINED[name]
         for cell_keys, cell in table.groupby([*GROUP, "method", "alpha"], dropna=False):
-            b, f = _normalised(cell, behaviour).to_numpy(float), _normalised(cell, fluency).to_numpy(float)
-            stats = _combined_cell(b, f, rng)
+            stats = _combined_cell(*_paired(cell, name), rng)
             rows.append(
                 {
                     **dict(zip([*GROUP, "method", "alpha"], cell_keys)),
@@ -304,13 +306,11 @@ def _objective(table: pd.DataFrame) -> tuple[str, pd.Series]:
     names = combined_scores(table)
     if not names:
         return "none (needs behaviour and fluency scores)", pd.Series(np.nan, index=sorted(table["alpha"].unique()))
-    behaviour, fluency = COMBINED[names[0]]
-    means = pd.DataFrame(
-        {"b": _normalised(table, behaviour), "f": _normalised(table, fluency), "alpha": table["alpha"]}
-    )
-    means = means.dropna().groupby("alpha")[["b", "f"]].mean()
-    objective = (means["b"] * means["f"]).reindex(sorted(table["alpha"].unique()))
-    return names[0], objective
+    products = {}
+    for alpha, rows in table.groupby("alpha"):
+        b, f = _paired(rows, names[0])
+        products[alpha] = b.mean() * f.mean() if len(b) else np.nan
+    return names[0], pd.Series(products).reindex(sorted(table["alpha"].unique()))
 
 
 def _argmax(objective: pd.Series) -> float:

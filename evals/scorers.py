@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from inspect_ai.model import (
@@ -144,28 +145,27 @@ def behavior(criterion: str, grader: str | None = None, with_fluency: bool = Fal
     return score
 
 
-@scorer(metrics=sweep_metrics())
-def french_share() -> Scorer:
-    """Deterministic cross-check of the French judge: share of real French words, 0..1 (evals.metrics)."""
+def _report_score(report: Callable[[str], Any]) -> Scorer:
+    """Score a reply with a deterministic metric from evals.metrics, its explanation shown in inspect view."""
 
     async def score(state: TaskState, target: Target) -> Score:
         reply = state.output.completion
-        report = french_report(reply)
-        return Score(value=report.value, answer=reply, explanation=report.explanation())
+        result = report(reply)
+        return Score(value=result.value, answer=reply, explanation=result.explanation())
 
     return score
+
+
+@scorer(metrics=sweep_metrics())
+def french_share() -> Scorer:
+    """Deterministic cross-check of the French judge: share of real French words, 0..1 (evals.metrics)."""
+    return _report_score(french_report)
 
 
 @scorer(metrics=sweep_metrics())
 def coherence() -> Scorer:
     """Deterministic cross-check of the fluency judge: real words x non-repeated trigrams, 0..1."""
-
-    async def score(state: TaskState, target: Target) -> Score:
-        reply = state.output.completion
-        report = coherence_report(reply)
-        return Score(value=report.value, answer=reply, explanation=report.explanation())
-
-    return score
+    return _report_score(coherence_report)
 
 
 @scorer(metrics=sweep_metrics())

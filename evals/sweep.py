@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from inspect_ai import Task
@@ -83,11 +84,10 @@ def sweep_task(
     )
 
 
-SWEEP_ARGS = (
-    "alphas", "methods", "feature", "vector", "normalize", "criterion", "prompts", "n_prompts", "judge",
-    "max_tokens", "temperature", "seed", "cache",
-)  # fmt: skip
-"""Every task argument a sweep takes (``-T name=value``)."""
+SWEEP_ARGS = tuple(
+    p for p in inspect.signature(sweep_task).parameters if p not in ("name", "extra_scorers", "default_alphas")
+)
+"""Every task argument a sweep takes (``-T name=value``): sweep_task's own parameters."""
 
 
 def criterion_sweep(
