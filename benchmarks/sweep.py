@@ -8,7 +8,7 @@ Runs one sweep through Inspect twice, side by side in one process: (a) generatio
 judges, answered by the offline stub grader after ``--latency`` seconds (+- ``--jitter``), like an
 API; (b) the same sweep with the judges off. Reports each run's wall time (median of repeats),
 their ratio, the mean fill of the generation batches (rows per batch / batch_size, read from the
-logged model calls) and the most grader calls in flight at once. Nothing is read from a cache here.
+logged model calls) and the most grader calls and generate calls in flight at once. Nothing is read from a cache here.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def main() -> None:
     from evals.judge import criteria
     from evals.stub_grader import InFlight
     from evals.sweep import sweep_task
+    from steering.provider import SteeredModelAPI
 
     root = Path(os.environ.get("STEERING_CACHE", Path(tempfile.gettempdir()) / "steering-bench"))
     setup = _tiny_fixture(root / "fixtures") if args.model == "tiny" else _smollm2()
@@ -83,6 +84,7 @@ def main() -> None:
             cache=False,
         )
         InFlight.reset()
+        SteeredModelAPI.in_flight = SteeredModelAPI.peak_in_flight = 0
         # a fresh cache per run: cached grades (or generations) would hide the latency being measured
         os.environ["INSPECT_CACHE_DIR"] = tempfile.mkdtemp(prefix="sweep-bench-cache-")
         started = time.perf_counter()
@@ -98,7 +100,13 @@ def main() -> None:
         wall = time.perf_counter() - started
         assert log.status == "success", log.error
         fill, batches = _batch_fill(log, args.batch_size)
-        return {"wall_s": wall, "batch_fill": fill, "batches": batches, "grader_peak_in_flight": InFlight.peak}
+        return {
+            "wall_s": wall,
+            "batch_fill": fill,
+            "batches": batches,
+            "grader_peak_in_flight": InFlight.peak,
+            "steered_peak_in_flight": SteeredModelAPI.peak_in_flight,
+        }
 
     results: dict[str, list[dict]] = {"judged": [], "generation_only": []}
     run(judge=False)  # warm-up: load the weights and build the direction outside the timings
@@ -114,7 +122,8 @@ def main() -> None:
         "samples": args.prompts * (len(setup["alphas"]) + 1) * 2,
         "max_tokens": args.max_tokens,
         "batch_size": args.batch_size,
-        "samples_in_flight": args.connections or 4 * args.batch_size,
+        "samples_in_flight_setting": args.connections or "provider default (4 x batch_size)",
+        "steered_peak_in_flight": median("judged", "steered_peak_in_flight"),
         "grader_latency_s": args.latency,
         "grader_jitter_s": args.jitter,
         "repeats": args.repeats,

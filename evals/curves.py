@@ -19,20 +19,28 @@ import pandas as pd
 GENERATION = ["temperature", "top_p", "seed", "max_tokens"]
 SETTINGS = [*GENERATION, "grader", "judge_template", "scorers"]
 """Generation and judging settings read from every log; runs that differ in one are kept apart."""
-GROUP = ["task", "model", "sae", "layer", "positions", "feature", "vector", "settings"]
+GROUP = ["task", "concept", "model", "sae", "layer", "positions", "feature", "vector", "settings"]
 """Samples that differ in any of these are never averaged together (``settings`` names the differing ones)."""
+REFERENCE = ["task", "concept", "model", "layer", "positions", "settings"]
+"""What a steering curve shares with its prompting reference (which has no SAE, feature or vector)."""
+PROMPTING = "prompting"
 SCORERS = {
     "combined": "SAE-TS combined score ((b-1)/9)·((f-1)/9) from the judges (0-1)",
-    "combined_offline": "offline combined score french_share x coherence (0-1)",
+    "combined_offline": "offline combined score french_share (or language_share) x coherence (0-1)",
     "behavior": "judge grade for the behaviour (1-10)",
     "fluency": "judge grade for fluency (1-10)",
     "french_share": "share of words that are real French words in French sentences (0-1)",
+    "language_share": "share of words that are real words of the concept's language in its sentences (0-1)",
     "coherence": "word score x distinct-trigram share (0-1)",
     "unsteered_logprob": "mean log-prob of reply under unsteered model (nats/token; likelihood, not fluency)",
 }
-COMBINED = {"combined": ("behavior", "fluency"), "combined_offline": ("french_share", "coherence")}
-"""Behaviour x fluency: the judges' grades (normalised (s-1)/9, as SAE-TS) or their deterministic counterparts."""
-AUDIT = [("behavior", "french_share"), ("fluency", "coherence")]
+COMBINED = {
+    "combined": [("behavior", "fluency")],
+    "combined_offline": [("french_share", "coherence"), ("language_share", "coherence")],
+}
+"""Behaviour x fluency: the judges' grades (normalised (s-1)/9, as SAE-TS) or their deterministic counterparts
+(the first pair a table has)."""
+AUDIT = [("behavior", "french_share"), ("behavior", "language_share"), ("fluency", "coherence")]
 """Judge scorers and the deterministic scorers that check them."""
 AGREEMENT_WARNING = 0.5
 BOOTSTRAP = 1000
@@ -159,6 +167,7 @@ def load_table(paths: Sequence[str | Path], report: dict[str, list[str]] | None 
     table = pd.DataFrame(
         {
             "task": df["task"],
+            "concept": df.get("metadata_concept", pd.Series("-", index=df.index)).fillna("-"),
             "model": df["model"],
             "feature": df.get("metadata_feature", pd.Series(np.nan, index=df.index)),
             "sae": args.apply(_sae_name, defaults=defaults),
@@ -230,14 +239,19 @@ def _normalised(table: pd.DataFrame, scorer: str) -> pd.Series:
     return (table[scorer] - 1) / 9 if scorer in ("behavior", "fluency") else table[scorer]
 
 
+def _parts(table: pd.DataFrame, name: str) -> tuple[str, str] | None:
+    """The (behaviour, fluency) scorers a combined score is made of in this table; None when it lacks them."""
+    return next((pair for pair in COMBINED[name] if set(pair) <= set(table.columns)), None)
+
+
 def combined_scores(table: pd.DataFrame) -> list[str]:
     """The combined scores this table can give, best first: the judges', then the deterministic one."""
-    return [name for name, parts in COMBINED.items() if set(parts) <= set(table.columns)]
+    return [name for name in COMBINED if _parts(table, name) is not None]
 
 
 def _paired(rows: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
     """The normalised behaviour and fluency scores of a combined score, for the rows both scorers graded."""
-    behaviour, fluency = COMBINED[name]
+    behaviour, fluency = _parts(rows, name)
     b, f = _normalised(rows, behaviour).to_numpy(float), _normalised(rows, fluency).to_numpy(float)
     both = ~(np.isnan(b) | np.isnan(f))
     return b[both], f[both]
@@ -325,22 +339,75 @@ def best_alphas(table: pd.DataFrame) -> pd.DataFrame:
     stands beside it, to show the optimism.
     """
     rows = []
+    rng = np.random.default_rng(0)
     for keys, part in table.groupby([*GROUP, "method"], dropna=False):
-        prompts = sorted(part["prompt_id"].unique())
-        select, report = set(prompts[0::2]), set(prompts[1::2])
-        name, everywhere = _objective(part)
         row = dict(zip([*GROUP, "method"], keys))
+        if row["vector"] == PROMPTING:
+            continue
+        select, report = split_prompts(part["prompt_id"])
+        name, everywhere = _objective(part)
         row.update(objective=name, alpha_insample=_argmax(everywhere), score_insample=everywhere.max())
+        alpha, score = np.nan, np.nan
         if report:
             _, picked_on = _objective(part[part["prompt_id"].isin(select)])
             _, reported_on = _objective(part[part["prompt_id"].isin(report)])
             alpha = _argmax(picked_on)
-            row.update(alpha_heldout=alpha, score_heldout=reported_on.get(alpha, np.nan))
+            score = reported_on.get(alpha, np.nan)
+        row.update(alpha_heldout=alpha, score_heldout=score)
+        reference = reference_rows(table, row)
+        if len(reference) and report and name in COMBINED and not np.isnan(alpha):
+            steered = part[(part["alpha"] == alpha) & part["prompt_id"].isin(report)]
+            asked = reference[reference["prompt_id"].isin(report)]
+            row.update(_versus(steered, asked, name, rng))
         else:
-            row.update(alpha_heldout=np.nan, score_heldout=np.nan)
+            row.update(dict.fromkeys(VERSUS, np.nan))
         row.update(n_select_prompts=len(select), n_report_prompts=len(report))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+VERSUS = ("prompting_heldout", "vs_prompting", "vs_prompting_low", "vs_prompting_high")
+"""best_alphas' comparison with prompting: its held-out score and steering minus it, with a 95% interval."""
+
+
+def split_prompts(prompt_ids: pd.Series) -> tuple[set, set]:
+    """AxBench's held-out split: alternate prompts pick the alpha, the others report its score."""
+    prompts = sorted(prompt_ids.unique())
+    return set(prompts[0::2]), set(prompts[1::2])
+
+
+def reference_rows(table: pd.DataFrame, keys: dict) -> pd.DataFrame:
+    """The prompting-reference samples of a steering group: same task, concept, model, layer and settings."""
+    match = table["vector"] == PROMPTING
+    for key in REFERENCE:
+        value = keys[key]
+        match &= (table[key] == value) | (table[key].isna() & pd.isna(value))
+    return table[match]
+
+
+def _per_prompt(rows: pd.DataFrame, name: str) -> pd.DataFrame:
+    behaviour, fluency = _parts(rows, name)
+    frame = pd.DataFrame(
+        {"prompt_id": rows["prompt_id"], "b": _normalised(rows, behaviour), "f": _normalised(rows, fluency)}
+    ).dropna()
+    return frame.groupby("prompt_id")[["b", "f"]].mean()
+
+
+def _versus(steered: pd.DataFrame, asked: pd.DataFrame, name: str, rng: np.random.Generator) -> dict[str, float]:
+    """Held-out steering minus prompting on the same prompts, with a bootstrap over prompts (95% interval)."""
+    s, p = _per_prompt(steered, name), _per_prompt(asked, name)
+    common = s.index.intersection(p.index)
+    s, p = s.loc[common].to_numpy(), p.loc[common].to_numpy()
+    if len(common) == 0:
+        return dict.fromkeys(VERSUS, np.nan)
+    prompting = p[:, 0].mean() * p[:, 1].mean()
+    difference = s[:, 0].mean() * s[:, 1].mean() - prompting
+    low = high = np.nan
+    if len(common) > 1:
+        picks = rng.integers(0, len(common), size=(BOOTSTRAP, len(common)))
+        diffs = s[picks, 0].mean(1) * s[picks, 1].mean(1) - p[picks, 0].mean(1) * p[picks, 1].mean(1)
+        low, high = np.percentile(diffs, [2.5, 97.5])
+    return dict(zip(VERSUS, (prompting, difference, low, high)))
 
 
 def _spearman(x: pd.Series, y: pd.Series) -> float:
@@ -433,30 +500,40 @@ def _label(scorer: str, width: int = 34) -> str:
 
 
 def _source(keys: tuple) -> str:
-    task, model, sae, layer, positions, feature, vector, settings = keys
-    if vector in ("sae", "sae_ts") and pd.notna(feature):
+    task, concept, model, sae, layer, positions, feature, vector, settings = keys
+    if vector == PROMPTING:
+        source = "prompting reference (unsteered, the behaviour asked for in words)"
+    elif vector in ("sae", "sae_ts") and pd.notna(feature):
         kind = "SAE feature" if vector == "sae" else "SAE-TS vector for feature"
         source = f"{kind} {int(feature)} of {sae}"
     else:
         source = f"vector {vector}"
     where = f"layer {layer}" + ("" if positions == "all" else f", {positions} positions")
-    return f"{model}, {source}, {where}" + ("" if settings == "-" else f"\n{settings}")
+    about = "" if concept == "-" else f"concept {concept}: "
+    return f"{about}{model}, {source}, {where}" + ("" if settings == "-" else f"\n{settings}")
 
 
-def _draw(ax: object, curve: pd.DataFrame, palette: dict[str, object], legend: bool) -> None:
+def _draw(
+    ax: object, curve: pd.DataFrame, palette: dict[str, object], legend: bool, reference: pd.DataFrame | None = None
+) -> None:
     import seaborn as sns
 
     for method, line in curve.groupby("method"):
         color = palette[method]
         sns.lineplot(x=line["alpha"], y=line["mean"], label=method, color=color, marker="o", ax=ax, legend=False)
         ax.fill_between(line["alpha"], line["ci95_low"], line["ci95_high"], alpha=0.2, color=color)
+    if reference is not None and len(reference) and pd.notna(reference["mean"].iloc[0]):
+        cell = reference.iloc[0]
+        ax.axhline(cell["mean"], color="0.3", linestyle="--", linewidth=1.2, label=PROMPTING)
+        if pd.notna(cell["ci95_low"]):
+            ax.axhspan(cell["ci95_low"], cell["ci95_high"], color="0.5", alpha=0.12)
     if legend:
         ax.legend(title="method", fontsize=8, title_fontsize=8)
 
 
 def _slug_for(keys: tuple, *extra: object) -> str:
-    task, model, sae, layer, positions, feature, vector, settings = keys
-    parts = [task, model, vector, *([int(feature)] if pd.notna(feature) else []), settings, *extra]
+    task, concept, model, sae, layer, positions, feature, vector, settings = keys
+    parts = [task, concept, model, vector, *([int(feature)] if pd.notna(feature) else []), settings, *extra]
     return _slug(*(p for p in parts if p != "-"))
 
 
@@ -473,12 +550,15 @@ def plot_curves(summary: pd.DataFrame, out: Path, table: pd.DataFrame | None = N
     criteria = {} if table is None else table.groupby("task")["criterion"].first().to_dict()
     for keys, group in summary.groupby(GROUP, dropna=False):
         task = keys[0]
+        if dict(zip(GROUP, keys))["vector"] == PROMPTING:
+            continue  # drawn as the reference line of the steering curves it belongs to
+        reference = reference_rows(summary, dict(zip(GROUP, keys)))
         palette = dict(zip(sorted(group["method"].unique()), sns.color_palette()))
         scorers = list(dict.fromkeys(group["scorer"]))
         for scorer in scorers:
             curve = group[group["scorer"] == scorer]
             fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
-            _draw(ax, curve, palette, legend=True)
+            _draw(ax, curve, palette, legend=True, reference=reference[reference["scorer"] == scorer])
             title = f"{task}: {scorer} vs alpha\n{_source(keys)}"
             if scorer == "behavior" and criteria.get(task):
                 title += f'\ncriterion: "{criteria[task]}"'
@@ -495,14 +575,16 @@ def plot_curves(summary: pd.DataFrame, out: Path, table: pd.DataFrame | None = N
             }
             written.append(Plot(path, scorer, points, _clipped_texts(fig)))
             plt.close(fig)
-        written.append(_overview(group, keys, scorers, palette, out))
+        written.append(_overview(group, keys, scorers, palette, out, reference))
     return written
 
 
-OVERVIEW_ORDER = ["behavior", "fluency", "combined", "french_share", "coherence", "combined_offline"]
+OVERVIEW_ORDER = ["behavior", "fluency", "combined", "french_share", "language_share", "coherence", "combined_offline"]
 
 
-def _overview(group: pd.DataFrame, keys: tuple, scorers: list[str], palette: dict, out: Path) -> Plot:
+def _overview(
+    group: pd.DataFrame, keys: tuple, scorers: list[str], palette: dict, out: Path, reference: pd.DataFrame
+) -> Plot:
     """Behaviour, fluency, combined and the deterministic checks in one grid; methods as colours."""
     import matplotlib.pyplot as plt
 
@@ -511,7 +593,7 @@ def _overview(group: pd.DataFrame, keys: tuple, scorers: list[str], palette: dic
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows + 0.9), dpi=100, squeeze=False)
     for ax, scorer in zip(axes.flat, panels):
-        _draw(ax, group[group["scorer"] == scorer], palette, legend=False)
+        _draw(ax, group[group["scorer"] == scorer], palette, False, reference[reference["scorer"] == scorer])
         ax.set_title(scorer, fontsize=10)
         ax.set_xlabel("alpha", fontsize=9)
         ax.set_ylabel(_label(scorer, 30), fontsize=8)
@@ -519,6 +601,8 @@ def _overview(group: pd.DataFrame, keys: tuple, scorers: list[str], palette: dic
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     handles = [plt.Line2D([], [], color=color, marker="o", label=method) for method, color in palette.items()]
+    if len(reference):
+        handles.append(plt.Line2D([], [], color="0.3", linestyle="--", label=PROMPTING))
     fig.legend(handles=handles, title="method", loc="upper right", fontsize=8, title_fontsize=8)
     fig.suptitle(_wrap(f"{keys[0]}: scores vs alpha\n{_source(keys)}", 40 * columns), fontsize=10)
     fig.tight_layout(rect=(0, 0, 0.9, 1))
@@ -568,6 +652,12 @@ def write_outputs(paths: Sequence[str | Path], out: str | Path) -> dict[str, obj
     summary = summarize(table)
     best = best_alphas(table)
     audit = judge_audit(table)
+    from evals.leaderboard import leaderboard, leaderboard_markdown, plot_leaderboard
+
+    board = leaderboard(table)
+    board_md = leaderboard_markdown(board)
+    board.to_csv(out / "leaderboard.csv", index=False)
+    (out / "leaderboard.md").write_text("# Steerability leaderboard\n\n" + board_md + "\n")
     table.drop(columns=["created"]).to_csv(out / "samples.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
     best.to_csv(out / "best_alpha.csv", index=False)
@@ -581,6 +671,8 @@ def write_outputs(paths: Sequence[str | Path], out: str | Path) -> dict[str, obj
             f"left out (listed below); {len(dropped['duplicates'])} repeated copies of samples counted once.",
             "## Best alpha per method (by the combined score; picked on half the prompts, reported on the other half)",
             _markdown(best),
+            "## Leaderboard (steering vs prompting)",
+            board_md,
             "## Judge audit (Spearman rank correlation of each judge with its deterministic check)",
             _audit_section(audit),
             "## Failed samples (errored or stopped by a limit; excluded, never averaged in)",
@@ -595,7 +687,12 @@ def write_outputs(paths: Sequence[str | Path], out: str | Path) -> dict[str, obj
     )
     (out / "summary.md").write_text(report + "\n")
     plots = plot_curves(summary, out, table)
+    board_plot = plot_leaderboard(board, out)
+    if board_plot is not None:
+        plots.append(board_plot)
     return {
+        "leaderboard": board,
+        "leaderboard_md": board_md,
         "table": table,
         "summary": summary,
         "best": best,
@@ -610,6 +707,9 @@ def compact(summary: pd.DataFrame, best: pd.DataFrame) -> str:
     """The terminal view: per group, one row per (scorer, method) with its mean at each alpha, then the best alpha."""
     blocks = []
     for keys, group in summary.groupby(GROUP, dropna=False):
+        if dict(zip(GROUP, keys))["vector"] == PROMPTING:
+            continue  # shown inside the blocks of the steering curves it is the reference of
+        reference = reference_rows(summary, dict(zip(GROUP, keys)))
         # the summary is already in scorer order; keep it
         wide = group.pivot_table(index=["scorer", "method"], columns="alpha", values="mean", sort=False)
         wide.columns = [f"{alpha:+g}" for alpha in wide.columns]
@@ -619,13 +719,25 @@ def compact(summary: pd.DataFrame, best: pd.DataFrame) -> str:
         picks = [
             f"  {r.method}: alpha {r.alpha_insample:g} ({r.objective} {r.score_insample:.2f}); held out: "
             f"alpha {r.alpha_heldout:g} -> {r.score_heldout:.2f}"
+            + (
+                ""
+                if pd.isna(r.vs_prompting)
+                else f"; vs prompting {r.prompting_heldout:.2f}: {r.vs_prompting:+.2f} "
+                f"[{r.vs_prompting_low:+.2f}, {r.vs_prompting_high:+.2f}]"
+            )
             for r in chosen.itertuples()
+        ]
+        asked = [
+            f"{r.scorer} {r.mean:.2f}"
+            for r in reference.itertuples()
+            if r.scorer in ("combined", "combined_offline", "behavior", "french_share", "language_share", "coherence")
         ]
         blocks.append(
             "\n".join(
                 [
                     f"{keys[0]}: {_source(keys)}",
                     wide.to_string(float_format=lambda v: f"{v:.2f}"),
+                    *([f"prompting reference: {', '.join(asked)}"] if asked else []),
                     "best alpha:",
                     *picks,
                 ]

@@ -9,6 +9,9 @@ from inspect_ai.dataset import MemoryDataset, Sample
 
 from steering import PROMPTS_DIR
 
+PROMPTING = "prompting"
+"""The method and vector of prompting-reference samples (evals.scorers uses the same name)."""
+
 
 def load_prompts(path: str | Path | None = None, limit: int | None = None) -> list[dict[str, str]]:
     """``{"id", "prompt"}`` records from a JSONL file (default: the neutral English instructions)."""
@@ -51,14 +54,61 @@ def sweep_dataset(
     feature: int | None,
     vectors: list[str] | None = None,
     name: str = "sweep",
+    instruction: str | None = None,
 ) -> MemoryDataset:
     """Short ids that sort by alpha and show it first (``03:+40/add/p00``; the vector last when several),
-    stable across runs so a resumed or retried run lines samples up; alpha, method, feature, vector as metadata."""
+    stable across runs so a resumed or retried run lines samples up; alpha, method, feature, vector as metadata.
+
+    With an ``instruction`` each prompt is also run unsteered with the instruction appended
+    (``P:prompting/p00``): the prompting reference every steering curve is read against.
+    """
+    return MemoryDataset(
+        [*steering_samples(prompts, alphas, methods, feature, vectors), *prompting_samples(prompts, instruction)],
+        name=name,
+    )
+
+
+def prompting_samples(
+    prompts: list[dict[str, str]],
+    instruction: str | None,
+    prefix: str = "",
+    extra: dict[str, object] | None = None,
+) -> list[Sample]:
+    """Unsteered samples that ask for the behaviour in words; the judges see the prompt without it."""
+    if not instruction:
+        return []
+    return [
+        Sample(
+            id=f"{prefix}P:{PROMPTING}/{record['id']}",
+            input=record["prompt"],
+            metadata={
+                "prompt_id": record["id"],
+                "alpha": 0.0,
+                "method": PROMPTING,
+                "feature": None,
+                "vector": PROMPTING,
+                "instruction": instruction,
+                **(extra or {}),
+            },
+        )
+        for record in prompts
+    ]
+
+
+def steering_samples(
+    prompts: list[dict[str, str]],
+    alphas: list[float],
+    methods: list[str],
+    feature: int | None,
+    vectors: list[str] | None = None,
+    prefix: str = "",
+    extra: dict[str, object] | None = None,
+) -> list[Sample]:
     vectors = vectors or ["sae"]
     width = len(str(len(alphas) - 1))
-    samples = [
+    return [
         Sample(
-            id=f"{index:0{width}d}:{alpha_label(alpha)}/{method}/{record['id']}"
+            id=f"{prefix}{index:0{width}d}:{alpha_label(alpha)}/{method}/{record['id']}"
             + (f"/{_vector_label(vector)}" if len(vectors) > 1 else ""),
             input=record["prompt"],
             metadata={
@@ -67,6 +117,7 @@ def sweep_dataset(
                 "method": method,
                 "feature": feature,
                 "vector": vector,
+                **(extra or {}),
             },
         )
         for vector in vectors
@@ -74,4 +125,3 @@ def sweep_dataset(
         for index, alpha in enumerate(sorted(alphas))
         for record in prompts
     ]
-    return MemoryDataset(samples, name=name)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from inspect_ai import Task, task
 
-from evals.judge import criteria
+from evals.judge import criteria, instructions
 from evals.scorers import french_share
 from evals.sweep import sweep_task
 
@@ -40,6 +40,7 @@ def french_demo(
     n_prompts: int = 10,
     judge: bool = False,
     max_tokens: int = 48,
+    prompting: bool = True,
 ) -> Task:
     """French steering on a small local model with a difference-of-means direction.
 
@@ -49,6 +50,7 @@ def french_demo(
         n_prompts: how many of the neutral instructions to use.
         judge: also bind the LLM-judge scorers (needs the grader role).
         max_tokens: new tokens per reply; sampling is seeded per row, so the sweep is reproducible.
+        prompting: also run each prompt unsteered with "Answer in French." appended (the prompting reference).
     """
     return sweep_task(
         name="french_demo",
@@ -64,6 +66,8 @@ def french_demo(
         max_tokens=max_tokens,
         temperature=DEMO_TEMPERATURE,
         seed=DEMO_SEED,
+        instruction=instructions()["french"],
+        prompting=prompting,
     )
 
 

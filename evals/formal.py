@@ -8,11 +8,11 @@ argument (-T n_prompts=3, alphas=..., methods=..., vector=..., judge=false, ...)
 
 from inspect_ai import Task, task
 
-from evals.judge import criteria
+from evals.judge import criteria, instructions
 from evals.sweep import criterion_sweep
 
 
 @task
 def formal(**args) -> Task:
     """Formal register and fluency against alpha, for an SAE feature (-T feature=...) or a vector."""
-    return criterion_sweep("formal", criteria()["formal"], args=args)
+    return criterion_sweep("formal", criteria()["formal"], args=args, instruction=instructions()["formal"])

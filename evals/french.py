@@ -5,7 +5,7 @@ inspect eval evals/french.py --model steered/google/gemma-2-2b-it --model-role g
 
 from inspect_ai import Task, task
 
-from evals.judge import criteria
+from evals.judge import criteria, instructions
 from evals.scorers import french_share
 from evals.sweep import sweep_task
 
@@ -27,6 +27,7 @@ def french(
     temperature: float = 0.5,
     seed: int = 16,
     cache: bool = True,
+    prompting: bool = True,
 ) -> Task:
     """French language use and fluency against alpha.
 
@@ -45,6 +46,8 @@ def french(
         temperature: sampling temperature (0.5, Neuronpedia's default; 0 is greedy).
         seed: sampling seed (16, Neuronpedia's default); a row's text does not depend on its batch mates.
         cache: cache steered generations with Inspect's cache, so a retry after a grader outage regenerates nothing.
+        prompting: also run each prompt unsteered with "Answer in French." appended (prompts/prompting.json):
+            the prompting reference the curves and best alpha are read against.
     """
     return sweep_task(
         name="french",
@@ -62,4 +65,6 @@ def french(
         temperature=temperature,
         seed=seed,
         cache=cache,
+        instruction=instructions()["french"],
+        prompting=prompting,
     )

@@ -30,6 +30,11 @@ def criteria() -> dict[str, str]:
     return json.loads((PROMPTS_DIR / "criteria.json").read_text())
 
 
+def instructions() -> dict[str, str]:
+    """The prompting reference's instruction per criterion (prompts/prompting.json), e.g. "Answer in French."."""
+    return json.loads((PROMPTS_DIR / "prompting.json").read_text())
+
+
 @cache
 def _template(name: str) -> str:
     return (PROMPTS_DIR / name).read_text()

@@ -57,11 +57,16 @@ def is_word(token: str, language: str) -> bool:
     return zipf_frequency(token, language) >= MIN_ZIPF
 
 
-def is_french_word(token: str) -> bool:
+def is_language_word(token: str, language: str) -> bool:
+    """A real word of ``language`` that is not 10x more frequent in English (English web text leaks everywhere)."""
     from wordfreq import zipf_frequency
 
-    french = zipf_frequency(token, "fr")
-    return french >= MIN_ZIPF and french + ENGLISH_MARGIN >= zipf_frequency(token, "en")
+    frequency = zipf_frequency(token, language)
+    return frequency >= MIN_ZIPF and (language == "en" or frequency + ENGLISH_MARGIN >= zipf_frequency(token, "en"))
+
+
+def is_french_word(token: str) -> bool:
+    return is_language_word(token, "fr")
 
 
 @dataclass(frozen=True)
@@ -149,34 +154,55 @@ def coherence(text: str) -> float:
     return coherence_report(text).value
 
 
+LANGUAGE_NAMES = {"en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian"}
+
+
 @dataclass(frozen=True)
-class FrenchReport:
+class LanguageReport:
     value: float
     n_words: int
-    french_sentences: list[str]
+    language_sentences: list[str]
     other_sentences: list[str]
+    language: str = "fr"
 
     def explanation(self) -> str:
         if self.n_words == 0:
             return "no words: the reply is empty or has no letters"
-        french = " | ".join(self.french_sentences[:6]) or "none"
+        name = LANGUAGE_NAMES[self.language]
+        shown = " | ".join(self.language_sentences[:6]) or "none"
         return (
-            f"{self.value:.2f} of {self.n_words} words are real French words in French sentences; "
-            f"French sentences: {french}; other sentences: {len(self.other_sentences)}"
+            f"{self.value:.2f} of {self.n_words} words are real {name} words in {name} sentences; "
+            f"{name} sentences: {shown}; other sentences: {len(self.other_sentences)}"
         )
 
 
-def french_report(text: str) -> FrenchReport:
+def check_language(language: str) -> None:
+    if language not in LANGUAGES:
+        raise ValueError(f"language {language!r} cannot be measured offline: use one of {list(LANGUAGES)}")
+
+
+def language_report(text: str, language: str) -> LanguageReport:
+    check_language(language)
     parts = sentences(text)
     n_words = sum(len(s.words) for s in parts)
-    french = [s for s in parts if s.language == "fr"]
-    real_french = sum(is_french_word(w) for s in french for w in s.words)
-    return FrenchReport(
-        real_french / n_words if n_words else 0.0,
+    inside = [s for s in parts if s.language == language]
+    real = sum(is_language_word(w, language) for s in inside for w in s.words)
+    return LanguageReport(
+        real / n_words if n_words else 0.0,
         n_words,
-        [s.text for s in french],
-        [s.text for s in parts if s.language != "fr"],
+        [s.text for s in inside],
+        [s.text for s in parts if s.language != language],
+        language,
     )
+
+
+def french_report(text: str) -> LanguageReport:
+    return language_report(text, "fr")
+
+
+def language_fraction(text: str, language: str) -> float:
+    """Share of the reply's words that are real words of ``language`` in sentences identified as it, 0..1."""
+    return language_report(text, language).value
 
 
 def french_fraction(text: str) -> float:

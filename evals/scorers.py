@@ -27,17 +27,23 @@ from inspect_ai.scorer import (
     stderr,
 )
 from inspect_ai.solver import TaskState
-from inspect_ai.util import json_schema
+from inspect_ai.util import AdaptiveConcurrency, json_schema
 
+from evals.dataset import PROMPTING
 from evals.judge import Grade, criteria, judge_messages, parse_grade
-from evals.metrics import coherence_report, french_report
+from evals.metrics import coherence_report, french_report, language_report
 
 DEFAULT_GRADER = "openai/gpt-4o-mini"
 # graders that support structured output (OpenAI and others) return exactly this object;
 # the rest ignore the schema and answer in text, parsed by the same strict rule
+# the sweep task turns adaptive concurrency off for the steered model, and a role model inherits that:
+# judges get it back here, with room to grow to two calls for each sample a GPU batch holds in flight
+# (backing off on rate limits as Inspect's controller does); an explicit --max-connections overrides it
+JUDGE_CONNECTIONS = AdaptiveConcurrency(min=10, start=32, max=512)
 JUDGE_CONFIG = GenerateConfig(
     temperature=0.0,
     response_schema=ResponseSchema(name="grade", json_schema=json_schema(Grade), strict=True),
+    adaptive_connections=JUDGE_CONNECTIONS,
 )
 
 
@@ -55,14 +61,19 @@ def curve() -> Metric:
 
     def compute(scores: list[SampleScore]) -> Value:
         cells: dict[tuple[str, str, float], list[float]] = {}
-        vectors = {str((s.sample_metadata or {}).get("vector")) for s in scores}
-        for sample_score in scores:
-            meta = sample_score.sample_metadata or {}
+        metas = [s.sample_metadata or {} for s in scores]
+        vectors = {str(m.get("vector")) for m in metas if m.get("method") != PROMPTING}
+        concepts = {str(m.get("concept")) for m in metas}
+        for sample_score, meta in zip(scores, metas):
             if "alpha" not in meta or "method" not in meta:
                 continue
             value = sample_score.score.as_float()
-            vector = str(meta.get("vector")) if len(vectors) > 1 else ""
-            for method in (str(meta["method"]), "all"):
+            prompting = meta["method"] == PROMPTING
+            vector = str(meta.get("vector")) if len(vectors) > 1 and not prompting else ""
+            if len(concepts) > 1:
+                vector = "/".join(filter(None, [str(meta.get("concept")), vector]))
+            # the prompting reference is its own cell, never pooled into a steering alpha's "all"
+            for method in (str(meta["method"]),) if prompting else (str(meta["method"]), "all"):
                 cell = cells.setdefault((vector, method, float(meta["alpha"])), [])
                 if value == value:
                     cell.append(value)
@@ -124,18 +135,22 @@ def fluency(grader: str | None = None) -> Scorer:
 
 
 @scorer(metrics=sweep_metrics())
-def behavior(criterion: str, grader: str | None = None, with_fluency: bool = False) -> Scorer:
+def behavior(criterion: str | None = None, grader: str | None = None, with_fluency: bool = False) -> Scorer:
     """1-10 judge grade of the behaviour being steered toward, stated as one criterion sentence.
 
+    ``criterion`` None: each sample's own (``metadata["criterion"]``, as a concept suite sets it).
     ``with_fluency`` (set by the sweep, whose next scorer is ``fluency()`` with the same grader)
     starts the fluency grade at the same time, so a sample waits for one judge call, not two.
     """
 
     async def score(state: TaskState, target: Target) -> Score:
+        sentence = criterion or (state.metadata or {}).get("criterion")
+        if not sentence:
+            raise ValueError(f"sample {state.sample_id!r} has no criterion: pass behavior(criterion=...)")
         if with_fluency and state.uuid not in _EARLY_FLUENCY:
             _EARLY_FLUENCY[state.uuid] = asyncio.create_task(_judge(state, criteria()["fluency"], grader))
         try:
-            return await _judge(state, criterion, grader)
+            return await _judge(state, sentence, grader)
         except BaseException:
             early = _EARLY_FLUENCY.pop(state.uuid, None)
             if early is not None:
@@ -160,6 +175,22 @@ def _report_score(report: Callable[[str], Any]) -> Scorer:
 def french_share() -> Scorer:
     """Deterministic cross-check of the French judge: share of real French words, 0..1 (evals.metrics)."""
     return _report_score(french_report)
+
+
+@scorer(metrics=sweep_metrics())
+def language_share() -> Scorer:
+    """Deterministic behaviour score of a language concept: share of real words of the sample's
+    ``metadata["language"]`` in sentences of that language, 0..1 (``french_share`` for any language)."""
+
+    async def score(state: TaskState, target: Target) -> Score:
+        language = (state.metadata or {}).get("language")
+        reply = state.output.completion
+        if not language:
+            return Score.unscored(reason="the sample's concept names no language to measure", answer=reply)
+        result = language_report(reply, language)
+        return Score(value=result.value, answer=reply, explanation=result.explanation())
+
+    return score
 
 
 @scorer(metrics=sweep_metrics())

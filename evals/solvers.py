@@ -9,6 +9,7 @@ from typing import Any
 from inspect_ai.model import CachePolicy, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
+from evals.dataset import PROMPTING
 from steering.spec import VECTOR_SOURCES, SteeringSpec
 
 
@@ -23,7 +24,7 @@ def cache_scopes(model_args: dict[str, Any], vector: str) -> dict[str, str]:
     """What Inspect's cache key lacks: the provider's -M args (layer, SAE, ...) and the local files they name."""
     scopes = {"model_args": json.dumps(model_args, sort_keys=True, default=str)}
     files = {name: model_args.get(name) for name in ("sae", "sae_ts", "model_path")}
-    if vector not in VECTOR_SOURCES:
+    if vector not in (*VECTOR_SOURCES, PROMPTING):
         files["vector"] = vector
     for name, path in files.items():
         if isinstance(path, str) and Path(path).exists():
@@ -42,14 +43,30 @@ def steer(normalize: bool = False, cache: bool = True) -> Solver:
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         meta = state.metadata
+        if meta.get("method") == PROMPTING:
+            return await _prompted(state, generate, cache)
         spec = SteeringSpec(
             alpha=float(meta["alpha"]),
             method=meta.get("method", "add"),
             feature=meta.get("feature"),
             vector=meta.get("vector", "sae"),
             normalize=normalize,
+            contrast=meta.get("contrast"),
         )
         policy = CachePolicy(expiry=None, scopes=cache_scopes(get_model().model_args, spec.vector)) if cache else False
         return await generate(state, extra_body={"steering": spec.to_dict()}, cache=policy)
 
     return solve
+
+
+async def _prompted(state: TaskState, generate: Generate, cache: bool) -> TaskState:
+    """The prompting reference: no steering; the instruction follows the prompt in the user turn.
+
+    ``state.input_text`` (what the judges are shown as the prompt) stays the bare prompt, so
+    steered and prompted replies are graded against the same question.
+    """
+    instruction = state.metadata["instruction"]
+    user = state.user_prompt
+    user.text = f"{user.text}\n\n{instruction}"
+    policy = CachePolicy(expiry=None, scopes=cache_scopes(get_model().model_args, PROMPTING)) if cache else False
+    return await generate(state, cache=policy)

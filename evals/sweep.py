@@ -41,12 +41,15 @@ def sweep_task(
     temperature: Any = 0.5,
     seed: Any = 16,
     cache: Any = True,
+    instruction: Any = None,
+    prompting: Any = True,
     default_alphas: list[float] | None = None,
 ) -> Task:
     """A prompts x alphas x methods sweep: judged behaviour and fluency, offline coherence, likelihood.
 
-    Every argument is validated here, before any model loads; an empty CLI value
-    (``-T alphas=``) is an error, never the default.
+    With an ``instruction`` (and ``prompting`` on) every prompt is also run unsteered with the
+    instruction appended: the prompting reference. Every argument is validated here, before
+    any model loads; an empty CLI value (``-T alphas=``) is an error, never the default.
     """
     if not isinstance(criterion, str) or not criterion.strip():
         raise ValueError(f"criterion must be a sentence the judge grades against, got {criterion!r}")
@@ -55,9 +58,12 @@ def sweep_task(
     for needs_feature in {"sae", "sae_ts"} & set(vectors):
         if feature is None:
             raise ValueError(f"vector={needs_feature!r} needs a feature id (e.g. -T feature=12332)")
-    normalize, judge, cache = (
-        parse_bool(v, n) for v, n in ((normalize, "normalize"), (judge, "judge"), (cache, "cache"))
+    normalize, judge, cache, prompting = (
+        parse_bool(v, n)
+        for v, n in ((normalize, "normalize"), (judge, "judge"), (cache, "cache"), (prompting, "prompting"))
     )
+    if instruction is not None and (not isinstance(instruction, str) or not instruction.strip()):
+        raise ValueError(f"instruction must be a sentence asking for the behaviour, got {instruction!r}")
     limit = None if n_prompts == "all" else parse_int(n_prompts, "n_prompts", minimum=1)
     alpha_grid = parse_alphas(alphas, default=default_alphas)
     method_list = parse_methods(methods)
@@ -65,12 +71,23 @@ def sweep_task(
         max_tokens=parse_int(max_tokens, "max_tokens", minimum=1),
         temperature=parse_float(temperature, "temperature", 0.0, 10.0, "0.5"),
         seed=parse_int(seed, "seed"),
+        # a local model has no rate limit to probe: samples in flight are the provider's fixed
+        # 4 x batch_size, not Inspect's adaptive 20-100 (the judges keep their own adaptive limit)
+        adaptive_connections=False,
     )
     scorers: list[Scorer] = [behavior(criterion, with_fluency=True), fluency()] if judge else []
     scorers += [*(extra_scorers or []), coherence(), unsteered_logprob()]
     return Task(
         name=name,
-        dataset=sweep_dataset(load_prompts(prompts, limit), alpha_grid, method_list, feature, vectors, name),
+        dataset=sweep_dataset(
+            load_prompts(prompts, limit),
+            alpha_grid,
+            method_list,
+            feature,
+            vectors,
+            name,
+            instruction=instruction if prompting else None,
+        ),
         solver=steer(normalize=normalize, cache=cache),
         scorer=scorers,
         config=config,
@@ -80,6 +97,7 @@ def sweep_task(
             "vectors": vectors,
             "normalize": normalize,
             "judge_template": template_digest() if judge else None,
+            "instruction": instruction if prompting else None,
         },
     )
 
@@ -97,6 +115,7 @@ def criterion_sweep(
     vector: str = "sae",
     args: dict[str, Any] | None = None,
     extra_scorers: list[Scorer] | None = None,
+    instruction: str | None = None,
 ) -> Task:
     """A new behavioural criterion in one call: a name, a criterion sentence and a feature (or vector).
 
@@ -108,5 +127,5 @@ def criterion_sweep(
     unknown = sorted(set(args) - set(SWEEP_ARGS))
     if unknown:
         raise ValueError(f"unknown task args {unknown} for {name!r}: valid are {sorted(SWEEP_ARGS)}")
-    merged = {"criterion": criterion, "feature": feature, "vector": vector, **args}
+    merged = {"criterion": criterion, "feature": feature, "vector": vector, "instruction": instruction, **args}
     return sweep_task(name=name, extra_scorers=extra_scorers, **merged)

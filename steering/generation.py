@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
+from steering.compiled import compiled_layers
 from steering.hooks import Positions, RowSteering, steering_hook
 
 logger = logging.getLogger(__name__)
@@ -63,6 +66,8 @@ class Generation:
     """Mean log-probability of the reply's tokens under the unsteered model (None for an empty reply)."""
     error: str | None = None
     """Why this row's text cannot be used (non-finite activations or logits, interrupted); None when it can."""
+    batch_rows: int = 1
+    """Rows in the forward passes that generated it."""
 
 
 def fold_system(messages: Sequence[dict[str, str]]) -> list[dict[str, str]]:
@@ -85,32 +90,89 @@ class PerRowSampler(LogitsProcessor):
     """Samples each row with its own seeded generator, so a row's text does not depend on its batch mates.
 
     transformers samples the whole batch from one global RNG stream; here every row
-    draws from ``torch.Generator().manual_seed(seed)`` and the chosen token is handed
-    back as the only finite logit, so ``generate`` then runs in greedy mode.
+    draws from ``torch.Generator(device).manual_seed(seed)`` and the chosen token is handed
+    back as the only finite logit, so ``generate`` then runs in greedy mode. The draw stays
+    on the logits' device: copying a batch of vocabulary-sized rows to the CPU every step
+    would cost more than the step (a seed gives different text on CPU and CUDA).
     """
 
-    def __init__(self, seeds: Sequence[int | None], params: GenerationParams):
+    def __init__(self, seeds: Sequence[int | None], params: GenerationParams, device: torch.device | str = "cpu"):
         self.generators = []
         for seed in seeds:
-            generator = torch.Generator()
+            generator = torch.Generator(device=device)
             if seed is None:
                 generator.seed()
             else:
                 generator.manual_seed(int(seed))
             self.generators.append(generator)
-        self.warpers = LogitsProcessorList([TemperatureLogitsWarper(params.temperature)])
+        self.warpers = self.warpers_for(params)
+
+    @staticmethod
+    def warpers_for(params: GenerationParams) -> LogitsProcessorList:
+        warpers = LogitsProcessorList([TemperatureLogitsWarper(params.temperature)])
         if params.top_k:
-            self.warpers.append(TopKLogitsWarper(params.top_k))
+            warpers.append(TopKLogitsWarper(params.top_k))
         if params.top_p is not None and params.top_p < 1.0:
-            self.warpers.append(TopPLogitsWarper(params.top_p))
+            warpers.append(TopPLogitsWarper(params.top_p))
+        return warpers
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        probs = torch.softmax(self.warpers(input_ids, scores).float(), dim=-1).cpu()
+        probs = torch.softmax(self.warpers(input_ids, scores).float(), dim=-1).to(self.generators[0].device)
         chosen = torch.stack([torch.multinomial(row, 1, generator=g) for row, g in zip(probs, self.generators)]).to(
             scores.device
         )
         out = torch.full_like(scores, float("-inf"))
         return out.scatter(1, chosen, 0.0)
+
+
+_M32 = 0xFFFFFFFF
+
+
+def _mul32(x: Tensor, c: int) -> Tensor:
+    """(x * c) mod 2**32 for x < 2**32 without int64 overflow (split into 16-bit halves)."""
+    return ((((x >> 16) * c) & 0xFFFF) << 16) + (x & 0xFFFF) * c & _M32
+
+
+def _hash32(x: Tensor) -> Tensor:
+    """Chris Wellons' lowbias32 integer hash, on int64 tensors holding 32-bit values."""
+    x = x ^ (x >> 16)
+    x = _mul32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _mul32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def seeded_uniform(seeds: Tensor, step: int, width: int) -> Tensor:
+    """(rows, width) uniforms in (0, 1), a pure function of (row seed, step, column): no RNG state at all."""
+    column = torch.arange(width, device=seeds.device, dtype=torch.int64)
+    key = _hash32((seeds * 0x9E3779B1 & _M32) ^ (step * 0x85EBCA77 & _M32))
+    bits = _hash32((key[:, None] + column[None, :] * 0x27D4EB2F) & _M32)
+    return ((bits >> 8).double() + 0.5) / 2**24
+
+
+class BatchedSeededSampler(LogitsProcessor):
+    """Per-row seeded sampling for a whole batch in a few kernels (used on accelerators).
+
+    Gumbel-max: the token with the largest ``logit / T + Gumbel noise`` is an exact draw from
+    softmax(logits / T) after the warpers. The noise of row i at step t is a hash of (seed_i, t,
+    token id), so a row's text depends only on its own seed and prefix, never on its batch mates,
+    as with ``PerRowSampler`` -- whose one multinomial launch per row per step cost three times the
+    model's own step on a 512-row batch (benchmarks/results/seed-sweep-cuda.json).
+    """
+
+    def __init__(self, seeds: Sequence[int | None], params: GenerationParams, device: torch.device | str = "cpu"):
+        values = [secrets.randbits(31) if seed is None else int(seed) & _M32 for seed in seeds]
+        self.seeds = torch.tensor(values, dtype=torch.int64, device=device)
+        self.step = 0
+        self.warpers = PerRowSampler.warpers_for(params)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        logits = self.warpers(input_ids, scores).float()
+        uniform = seeded_uniform(self.seeds.to(logits.device), self.step, logits.shape[-1])
+        self.step += 1
+        gumbel = -torch.log(-torch.log(uniform)).float()
+        chosen = (logits + gumbel).argmax(dim=-1, keepdim=True)
+        return torch.full_like(scores, float("-inf")).scatter(1, chosen, 0.0)
 
 
 class FiniteGuard(LogitsProcessor):
@@ -174,18 +236,32 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
     return [eos] if isinstance(eos, int) else list(eos)
 
 
+SCORING_LOGITS_BUDGET = 2**28
+"""float32 logits the scoring pass holds at once (1 GiB): a 512-row batch over a 256k vocabulary is scored
+in row chunks instead of allocating 30 GiB."""
+
+
 @torch.no_grad()
 def unsteered_logprobs(model: Any, sequences: Tensor, attention_mask: Tensor, prompt_length: int) -> Tensor:
     """Mean log-probability of each row's new tokens (those the mask keeps) under the unsteered model."""
     # position ids as generate() derives them, so left-padded rows see the positions they were sampled at
     position_ids = (attention_mask.long().cumsum(dim=1) - 1).clamp_min(0)
-    logits = model(input_ids=sequences, attention_mask=attention_mask, position_ids=position_ids).logits
-    logits = logits[:, prompt_length - 1 : -1]
-    logprobs = torch.log_softmax(logits.float(), dim=-1)
-    targets = sequences[:, prompt_length:]
-    picked = logprobs.gather(-1, targets[..., None]).squeeze(-1)
-    keep = attention_mask[:, prompt_length:].to(picked.dtype)
-    return (picked * keep).sum(dim=1) / keep.sum(dim=1).clamp_min(1)
+    new = sequences.shape[1] - prompt_length
+    rows = max(1, SCORING_LOGITS_BUDGET // max(1, (new + 1) * model.config.get_text_config().vocab_size))
+    means = []
+    for start in range(0, sequences.shape[0], rows):
+        part = slice(start, start + rows)
+        logits = model(
+            input_ids=sequences[part],
+            attention_mask=attention_mask[part],
+            position_ids=position_ids[part],
+            logits_to_keep=new + 1,  # the prompt's last position predicts the first new token
+        ).logits
+        logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+        picked = logprobs.gather(-1, sequences[part, prompt_length:, None]).squeeze(-1)
+        keep = attention_mask[part, prompt_length:].to(picked.dtype)
+        means.append((picked * keep).sum(dim=1) / keep.sum(dim=1).clamp_min(1))
+    return torch.cat(means)
 
 
 @torch.no_grad()
@@ -198,11 +274,13 @@ def generate(
     positions: Positions = "all",
     score_unsteered: bool = False,
     interrupt: threading.Event | None = None,
+    compile: bool = False,
 ) -> list[Generation]:
     """Generate one batch, each row with its own steering; left padding is never steered.
 
     A row whose steered activations or logits are not finite comes back with ``error`` set
-    (naming its alpha and method); its batch mates are unaffected.
+    (naming its alpha and method); its batch mates are unaffected. ``compile`` runs the
+    decoder layers ``torch.compile``d over a static KV cache (``steering.compiled``).
     """
     if not requests:
         return []
@@ -219,16 +297,27 @@ def generate(
         max_new_tokens=params.max_new_tokens,
         eos_token_id=eos_ids,
         pad_token_id=tokenizer.pad_token_id,
+        # transformers' own whole-model compile would trace the steering hooks: layers are compiled instead
+        **({"cache_implementation": "static", "disable_compile": True} if compile else {}),
     )
     rows = len(requests)
     guard = FiniteGuard(rows, model.device)
     processors = LogitsProcessorList([guard])
     if not params.greedy:
-        processors.append(PerRowSampler([r.seed for r in requests], params))
+        # CPU keeps the generator-per-row sampler whose texts the offline demo and tests were measured with
+        sampler = PerRowSampler if model.device.type == "cpu" else BatchedSeededSampler
+        processors.append(sampler([r.seed for r in requests], params, model.device))
     stop_strings = StopStringCriteria(tokenizer, list(params.stop_seqs)) if params.stop_seqs else None
     end = ReplyEnd(prompt_length, eos_ids, rows, model.device, stop_strings, interrupt)
 
-    with steering_hook(model, layer, [r.steering for r in requests], positions, prompt_length) as hook:
+    layers = compiled_layers(model) if compile else nullcontext()
+    steered = any(r.steering is not None for r in requests)
+    hooked = (
+        steering_hook(model, layer, [r.steering for r in requests], positions, prompt_length, batch["attention_mask"])
+        if steered
+        else nullcontext(None)
+    )
+    with layers, hooked as hook:
         sequences = model.generate(
             **batch,
             generation_config=config,
@@ -244,7 +333,8 @@ def generate(
     if score_unsteered and new_tokens.shape[1] > 0:
         full_mask = torch.cat([batch["attention_mask"], reply_mask.long()], dim=1)
         logprobs = unsteered_logprobs(model, sequences, full_mask, prompt_length).tolist()
-    bad_hidden, bad_logits = hook.bad_rows.tolist(), guard.bad.tolist()
+    bad_hidden = hook.bad_rows.tolist() if hook is not None else [False] * rows
+    bad_logits = guard.bad.tolist()
 
     generations = []
     for i, request in enumerate(requests):
@@ -267,6 +357,7 @@ def generate(
                 token_ids=ids,
                 unsteered_logprob=None if logprobs is None or not ids else logprobs[i],
                 error=error,
+                batch_rows=rows,
             )
         )
     return generations
@@ -292,13 +383,16 @@ def generate_in_batches(
     positions: Positions = "all",
     score_unsteered: bool = False,
     interrupt: threading.Event | None = None,
+    compile: bool = False,
 ) -> list[Generation]:
     """``generate`` in chunks of ``batch_size``; an out-of-memory error halves the chunk and retries."""
     results: list[Generation] = []
     for start in range(0, len(requests), batch_size):
         chunk = requests[start : start + batch_size]
         try:
-            results.extend(generate(model, tokenizer, chunk, params, layer, positions, score_unsteered, interrupt))
+            results.extend(
+                generate(model, tokenizer, chunk, params, layer, positions, score_unsteered, interrupt, compile)
+            )
         except (torch.OutOfMemoryError, RuntimeError) as error:
             if not _is_out_of_memory(error) or len(chunk) == 1:
                 raise
@@ -307,6 +401,8 @@ def generate_in_batches(
             half = max(1, len(chunk) // 2)
             logger.warning("out of memory at batch size %d; retrying at %d", len(chunk), half)
             results.extend(
-                generate_in_batches(model, tokenizer, chunk, params, layer, half, positions, score_unsteered, interrupt)
+                generate_in_batches(
+                    model, tokenizer, chunk, params, layer, half, positions, score_unsteered, interrupt, compile
+                )
             )
     return results

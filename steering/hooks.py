@@ -53,7 +53,13 @@ def check_positions(positions: str) -> None:
 class _SteeringHook:
     """State shared by the base-model pre-hook (which sees the attention mask) and the layer hook."""
 
-    def __init__(self, rows: Sequence[RowSteering | None], positions: str, prompt_length: int | None):
+    def __init__(
+        self,
+        rows: Sequence[RowSteering | None],
+        positions: str,
+        prompt_length: int | None,
+        prompt_mask: Tensor | None = None,
+    ):
         check_positions(positions)
         if positions == "generated" and prompt_length is None:
             raise ValueError("positions='generated' needs the padded prompt length")
@@ -61,6 +67,9 @@ class _SteeringHook:
         self.positions = positions
         self.prompt_length = prompt_length
         self.attention_mask: Tensor | None = None
+        self.prompt_mask = prompt_mask
+        self._seen = 0
+        """Positions the steered layer has processed so far (prefill, then one per decode step)."""
         self._bad: Tensor | None = None
         self._prepared: tuple[Tensor, Tensor, list[tuple[Method, Tensor]], Tensor] | None = None
 
@@ -70,7 +79,9 @@ class _SteeringHook:
         return torch.zeros(len(self.rows), dtype=torch.bool) if self._bad is None else self._bad.cpu()
 
     def capture_mask(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        self.attention_mask = kwargs.get("attention_mask")
+        mask = kwargs.get("attention_mask")
+        # with a static cache generate passes prepared 4-D masks (a dict per attention kind) instead
+        self.attention_mask = mask if isinstance(mask, Tensor) and mask.ndim == 2 else None
 
     def _prepare(self, hidden: Tensor) -> tuple[Tensor, Tensor, list[tuple[Method, Tensor]], Tensor]:
         if self._prepared is None:
@@ -100,12 +111,19 @@ class _SteeringHook:
 
     def _position_mask(self, batch: int, steps: int, device: torch.device) -> Tensor:
         """(B, T) mask of the positions in this forward pass that get steered."""
+        total = self._seen
         if self.attention_mask is not None:
             mask = self.attention_mask[:, -steps:].to(device).bool()
+            total = self.attention_mask.shape[1]
+        elif self.prompt_mask is not None:
+            # generated positions are never padding: the mask is the prompt's, then ones
+            start, length = total - steps, self.prompt_mask.shape[1]
+            mask = torch.ones(batch, steps, dtype=torch.bool, device=device)
+            if start < length:
+                mask[:, : min(total, length) - start] = self.prompt_mask[:, start:total].to(device).bool()
         else:
             mask = torch.ones(batch, steps, dtype=torch.bool, device=device)
         if self.positions == "generated":
-            total = self.attention_mask.shape[1] if self.attention_mask is not None else steps
             index = torch.arange(total - steps, total, device=device)
             # the last prompt position predicts the first new token, so it is steered too
             mask = mask & (index >= self.prompt_length - 1)[None, :]
@@ -114,6 +132,7 @@ class _SteeringHook:
     def __call__(self, module: nn.Module, args: tuple, output: Any) -> Any:
         hidden, rebuild = untuple(output)
         batch, steps, _ = hidden.shape
+        self._seen += steps
         if batch != len(self.rows):
             raise ValueError(f"steering was set for {len(self.rows)} rows but the layer saw a batch of {batch}")
         directions, alphas, groups, steered = self._prepare(hidden)
@@ -141,17 +160,19 @@ def steering_hook(
     rows: Sequence[RowSteering | None],
     positions: Positions = "all",
     prompt_length: int | None = None,
+    prompt_mask: Tensor | None = None,
 ) -> Iterator[_SteeringHook]:
     """Steer the output of decoder layer ``layer`` while the block runs; hooks always come off.
 
     Fires on the prefill and on every decode step. ``rows[i]`` steers batch row i
     (``None`` leaves it alone); positions the attention mask marks as padding are
     never touched. ``positions="generated"`` leaves the prompt alone except its last
-    position, which predicts the first new token.
+    position, which predicts the first new token. ``prompt_mask`` (the prompt's 2-D attention
+    mask) is needed where the model is not handed one, as with a static KV cache.
     """
     layers = decoder_layers(model)
     check_layer(layer, len(layers))
-    hook = _SteeringHook(rows, positions, prompt_length)
+    hook = _SteeringHook(rows, positions, prompt_length, prompt_mask)
     base = model.get_decoder() if hasattr(model, "get_decoder") else model.model
     handles = [
         base.register_forward_pre_hook(hook.capture_mask, with_kwargs=True),

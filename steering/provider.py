@@ -26,6 +26,7 @@ from steering.generation import Generation, GenerationParams, Request, generate_
 from steering.hooks import RowSteering
 from steering.layers import check_layer
 from steering.provider_args import ProviderArgs, check_layer_before_loading
+from steering.sizing import CPU_BATCH_SIZE, MAX_BATCH_SIZE, choose_batch_size
 from steering.spec import SteeringSpec, spec_from_extra_body
 from steering.worker import BatchWorker, Job
 
@@ -63,6 +64,9 @@ class SteeredModelAPI(ModelAPI):
 
     generated_total = 0
     """Replies generated in this process (Inspect's cache hits never reach a provider)."""
+    in_flight = 0
+    peak_in_flight = 0
+    """Most generate calls waiting or running at once in this process (benchmarks read it)."""
 
     def __init__(
         self,
@@ -75,7 +79,13 @@ class SteeredModelAPI(ModelAPI):
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
         self.args = ProviderArgs.parse(model_args)
         check_layer_before_loading(self.args.layer, self.args.model_path or model_name)
-        self._worker = BatchWorker(self._run, self.args.batch_size, self.args.batch_wait)
+        from steering.models import default_device
+
+        # on CUDA the real batch is chosen once the weights are loaded (steering.sizing); until then the
+        # worker may collect up to the cap, and generate_in_batches splits what it collected
+        automatic = MAX_BATCH_SIZE if (self.args.device or default_device()).startswith("cuda") else CPU_BATCH_SIZE
+        self._collect_size = self.args.batch_size or automatic
+        self._worker = BatchWorker(self._run, self._collect_size, self.args.batch_wait)
         self._loaded: tuple[Any, Any, Any] | None = None
         # every run-constant setting, defaults and device resolved: logged with each model call
         self._resolved_args: dict[str, Any] = asdict(self.args)
@@ -138,6 +148,8 @@ class SteeredModelAPI(ModelAPI):
                 ready.append(job)
             if not ready:
                 return
+            batch_size = self.args.batch_size or choose_batch_size(model, params.max_new_tokens)
+            self._worker.batch_size = batch_size
             started = time.monotonic()
             outputs = generate_in_batches(
                 model,
@@ -145,10 +157,11 @@ class SteeredModelAPI(ModelAPI):
                 requests,
                 params,
                 self.args.layer,
-                self.args.batch_size,
+                batch_size,
                 self.args.positions,
                 score_unsteered=self.args.fluency_proxy,
                 interrupt=interrupt,
+                compile=self.args.compile,
             )
         elapsed = time.monotonic() - started
         for job, output in zip(ready, outputs):
@@ -159,7 +172,7 @@ class SteeredModelAPI(ModelAPI):
                 job.fail(RuntimeError(f"{output.error}{feature}{vector}"))
             else:
                 SteeredModelAPI.generated_total += 1
-                job.succeed((output, elapsed, len(ready)))
+                job.succeed((output, elapsed, output.batch_rows, batch_size))
 
     # --- Inspect interface ---
 
@@ -187,12 +200,20 @@ class SteeredModelAPI(ModelAPI):
             "steering": spec.to_dict() if spec else None,
             "generation": {**asdict(params), "seed": config.seed},
         }
-        future = self._worker.submit(_Pending(messages, spec, config.seed), key=params)
-        # cancelling this call (a time limit) cancels the future; the worker then skips or drops it
-        output, elapsed, batch_rows = await asyncio.wrap_future(future)
+        # the prompt's length in characters groups similar prompts into one batch (less padding)
+        size = sum(len(m["content"]) for m in messages)
+        future = self._worker.submit(_Pending(messages, spec, config.seed), key=params, size=size)
+        SteeredModelAPI.in_flight += 1
+        SteeredModelAPI.peak_in_flight = max(SteeredModelAPI.peak_in_flight, SteeredModelAPI.in_flight)
+        try:
+            # cancelling this call (a time limit) cancels the future; the worker then skips or drops it
+            output, elapsed, batch_rows, batch_size = await asyncio.wrap_future(future)
+        finally:
+            SteeredModelAPI.in_flight -= 1
         request["provider"] = self._resolved_args
+        response = {**self._response(output), "batch_rows": batch_rows, "batch_size": batch_size}
         return self._model_output(output, params, spec, elapsed), ModelCall.create(
-            request=request, response={**self._response(output), "batch_rows": batch_rows}, time=elapsed
+            request=request, response=response, time=elapsed
         )
 
     def _model_output(
@@ -229,8 +250,9 @@ class SteeredModelAPI(ModelAPI):
 
     def max_connections(self) -> int:
         # samples in flight: one batch generating, one queued, and room for samples waiting on their
-        # judges, so judge latency cannot empty the generation queue (benchmarks/sweep.py)
-        return 4 * self.args.batch_size
+        # judges, so judge latency cannot empty the generation queue (benchmarks/sweep.py). Inspect uses
+        # this only when adaptive concurrency is off, which the sweep tasks do for the steered model.
+        return 4 * self._collect_size
 
     def collapse_user_messages(self) -> bool:
         return True

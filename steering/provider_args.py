@@ -27,13 +27,17 @@ class ProviderArgs:
     """A fitted SAE-TS approximator (.safetensors); default: the one `python -m steering.sae_ts fit` saves."""
     device: str | None = None
     dtype: str | None = None
-    batch_size: int = 16
+    batch_size: int | None = None
+    """Rows per generation batch; None: 16 on CPU/MPS, on CUDA the most that fit in free memory
+    (``steering.sizing``), re-chosen per batch from its max_tokens."""
     batch_wait: float = 0.05
     """Seconds the worker waits for more requests before it runs a partial batch."""
     positions: str = "all"
     model_path: str | None = None
     fluency_proxy: bool = True
     """Score each reply's mean log-probability under the unsteered model (one extra forward pass)."""
+    compile: bool = False
+    """Static KV cache and ``torch.compile``d decoder layers: the same tokens, fewer launches per step."""
 
     @classmethod
     def parse(cls, model_args: dict[str, Any]) -> ProviderArgs:
@@ -44,16 +48,18 @@ class ProviderArgs:
         args = cls(**model_args)
         if not isinstance(args.layer, int) or isinstance(args.layer, bool) or args.layer < 0:
             raise ValueError(f"layer must be a non-negative integer, got {args.layer!r}")
-        if not isinstance(args.batch_size, int) or isinstance(args.batch_size, bool) or args.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {args.batch_size!r}")
+        size = args.batch_size
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+            raise ValueError(f"batch_size must be a positive integer (or left out for automatic), got {size!r}")
         wait = args.batch_wait
         if isinstance(wait, bool) or not isinstance(wait, int | float) or not math.isfinite(wait) or not 0 <= wait < 60:
             raise ValueError(f"batch_wait must be a number of seconds in [0, 60), got {wait!r}")
         check_positions(args.positions)
         if args.dtype not in (None, "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype {args.dtype!r} is not one of float32, bfloat16, float16")
-        if not isinstance(args.fluency_proxy, bool):
-            raise ValueError(f"fluency_proxy must be true or false, got {args.fluency_proxy!r}")
+        for name in ("fluency_proxy", "compile"):
+            if not isinstance(getattr(args, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(args, name)!r}")
         for name in ("sae_release", "sae_id", "contrast"):
             if not isinstance(getattr(args, name), str) or not getattr(args, name):
                 raise ValueError(f"{name} must be a non-empty string, got {getattr(args, name)!r}")

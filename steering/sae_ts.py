@@ -37,16 +37,42 @@ logger = logging.getLogger(__name__)
 PROMPTS_FILE = PROMPTS_DIR / "sae_ts" / "measurement.json"
 
 
+SAMPLING = {
+    # the authors' measurement (TransformerLens ignores top-p when top-k is set): temperature 1, top-k 50
+    "reference": {"temperature": 1.0, "top_k": 50, "top_p": None},
+    # this project's first setting, nearly greedy: each effect all-or-nothing and noisier
+    "nearly_greedy": {"temperature": 1.0, "top_k": 50, "top_p": 0.3},
+}
+CANDIDATES_PER_DIMENSION = 4
+"""Default candidates: 4 x d_model decoder rows. With fewer candidates than dimensions every fitted column
+lies in their span (tests/test_sae_ts.py: the span test), so the fit is refused below d_model."""
+
+
 @dataclass(frozen=True)
 class MeasureConfig:
     layer: int
-    n_features: int = 128
-    """Decoder rows used as candidates (a random subset of the SAE's features)."""
-    n_random: int = 128
-    """Random unit directions used as candidates."""
+    n_features: int | None = None
+    """Decoder rows used as candidates (a random subset of the SAE's features); None: 4 x d_model, at most d_sae."""
+    n_random: int = 0
+    """Random unit directions used as candidates (the authors used none; opt-in)."""
     max_new_tokens: int = 32
     loss_increase: float = 1.0
     seed: int = 0
+    sampling: str = "reference"
+    """How continuations are sampled when effects are measured: a key of ``SAMPLING``."""
+
+    def __post_init__(self) -> None:
+        if self.sampling not in SAMPLING:
+            raise ValueError(f"unknown sampling {self.sampling!r}: use one of {list(SAMPLING)}")
+
+
+def check_candidates(n_candidates: int, d_model: int) -> None:
+    """Refuse an under-determined fit: fewer candidates than residual dimensions cannot recover the map."""
+    if n_candidates < d_model:
+        raise ValueError(
+            f"{n_candidates} candidate directions for a {d_model}-dimensional residual stream: the fitted map would "
+            f"only span the candidates; use at least {d_model} (default {CANDIDATES_PER_DIMENSION} x d_model)"
+        )
 
 
 @dataclass
@@ -101,7 +127,9 @@ def reference_loss(model: Any, batch: Any, layer: int, direction: Tensor | None,
     with steering_hook(model, layer, rows):
         logits = model(**batch, position_ids=position_ids).logits[:, :-1].float()
     targets = batch["input_ids"][:, 1:]
-    mask = batch["attention_mask"][:, 1:].bool()
+    # a target counts when it and the position predicting it are real tokens: with left padding, predicting
+    # a row's first token (BOS) from a pad position is not language modelling
+    mask = (batch["attention_mask"][:, 1:] * batch["attention_mask"][:, :-1]).bool()
     losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
     return float(losses[mask].mean())
 
@@ -161,7 +189,7 @@ class EffectMeter:
         self.prompts, reference = measurement_texts()
         self.reference = tokenizer(reference, return_tensors="pt", padding=True).to(model.device)
         self.base_loss = reference_loss(model, self.reference, config.layer, None, 0.0)
-        self.params = GenerationParams(max_new_tokens=config.max_new_tokens, temperature=1.0, top_k=50, top_p=0.3)
+        self.params = GenerationParams(max_new_tokens=config.max_new_tokens, **SAMPLING[config.sampling])
         self.baseline = self._activations(None)
         self.max_scale = 4 * self._mean_token_norm()
 
@@ -201,7 +229,8 @@ def candidate_directions(sae: Any, config: MeasureConfig) -> tuple[Tensor, list[
     """Unit decoder rows of a random subset of features, then random unit vectors."""
     generator = torch.Generator().manual_seed(config.seed)
     d_sae, d_in = sae.W_dec.shape
-    features = torch.randperm(d_sae, generator=generator)[: config.n_features]
+    n_features = min(d_sae, CANDIDATES_PER_DIMENSION * d_in) if config.n_features is None else config.n_features
+    features = torch.randperm(d_sae, generator=generator)[:n_features]
     rows = sae.W_dec[features].detach().float().cpu()
     randoms = torch.randn(config.n_random, d_in, generator=generator)
     directions = torch.cat([rows, randoms])
@@ -244,6 +273,8 @@ class Fit:
     approximator: Approximator
     r2_heldout: float
     r2_mean_only: float
+    mse_heldout: float
+    """The authors' validation figure: mean squared error of the predicted effects on held-out candidates."""
 
 
 def r2(truth: Tensor, predicted: Tensor) -> float:
@@ -270,14 +301,16 @@ def fit_approximator(
     W, b = _ridge(directions[train], effects[train], ridge)
     heldout = r2(effects[test], directions[test] @ W + b)
     mean_only = r2(effects[test], effects[train].mean(dim=0).expand_as(effects[test]))
+    mse = float(((effects[test] - (directions[test] @ W + b)) ** 2).mean())
     W_all, b_all = _ridge(directions, effects, ridge)
     meta = {
         **meta,
         "r2_heldout": f"{heldout:.4f}",
         "r2_mean_only": f"{mean_only:.4f}",
+        "mse_heldout": f"{mse:.6g}",
         "n_candidates": str(len(directions)),
     }
-    return Fit(Approximator(W_all, b_all, meta), heldout, mean_only)
+    return Fit(Approximator(W_all, b_all, meta), heldout, mean_only, mse)
 
 
 def target_offtarget_ratio(effect: Tensor, feature: int) -> float:
@@ -309,6 +342,7 @@ def fit(
     )
     out = out or approximator_path(model_name, sae_ref, config.layer)
     directions, _ = candidate_directions(sae, config)
+    check_candidates(len(directions), model.config.hidden_size)
     meter = EffectMeter(model, tokenizer, sae, config)
     effects, scales = measure_effects(meter, directions, out.with_suffix(".effects.safetensors"))
     meta = {"model": model_name, "sae": sae_ref.name, "layer": str(config.layer), "config": json.dumps(config.__dict__)}
@@ -326,8 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     fit_cmd.add_argument("--sae-release", default="gemma-scope-2b-pt-res-canonical")
     fit_cmd.add_argument("--sae-id", default=None, help="default: layer_<L>/width_16k/canonical")
     fit_cmd.add_argument("--sae", default=None, help="a local SAE folder instead of a release")
-    fit_cmd.add_argument("--n-features", type=int, default=MeasureConfig.n_features)
-    fit_cmd.add_argument("--n-random", type=int, default=MeasureConfig.n_random)
+    fit_cmd.add_argument("--n-features", type=int, default=None, help="decoder-row candidates (default 4 x d_model)")
+    fit_cmd.add_argument("--n-random", type=int, default=MeasureConfig.n_random, help="random candidates (default 0)")
+    fit_cmd.add_argument("--sampling", choices=list(SAMPLING), default=MeasureConfig.sampling)
     fit_cmd.add_argument("--max-new-tokens", type=int, default=MeasureConfig.max_new_tokens)
     fit_cmd.add_argument("--loss-increase", type=float, default=MeasureConfig.loss_increase)
     fit_cmd.add_argument("--device", default=None)
@@ -339,9 +374,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.sae
         else SaeRef(args.sae_id or f"layer_{args.layer}/width_16k/canonical", args.sae_release)
     )
-    config = MeasureConfig(args.layer, args.n_features, args.n_random, args.max_new_tokens, args.loss_increase)
+    config = MeasureConfig(
+        args.layer, args.n_features, args.n_random, args.max_new_tokens, args.loss_increase, sampling=args.sampling
+    )
     result = fit(args.model, sae_ref, config, args.device, args.dtype, Path(args.out) if args.out else None)
-    print(f"held-out R^2 {result.r2_heldout:.3f} (predicting the mean: {result.r2_mean_only:.3f})")
+    print(
+        f"held-out R^2 {result.r2_heldout:.3f} (predicting the mean: {result.r2_mean_only:.3f}); "
+        f"held-out MSE {result.mse_heldout:.4g}"
+    )
     print(f"saved {args.out or approximator_path(args.model, sae_ref, args.layer)}")
     return 0
 

@@ -57,6 +57,8 @@ class DirectionSource:
         self._lock = threading.RLock()
 
     def _key(self, spec: SteeringSpec) -> tuple:
+        if spec.vector == "diff_of_means":
+            return (spec.vector, spec.contrast or self.contrast, spec.normalize)
         return (spec.vector, spec.feature if spec.vector in ("sae", "sae_ts") else None, spec.normalize)
 
     def prefetch(self, specs: list[SteeringSpec]) -> None:
@@ -117,7 +119,7 @@ class DirectionSource:
                 check_feature(spec.feature, self._d_sae or 0, self.sae.name)
                 raise RuntimeError(f"feature {spec.feature} was not prefetched")
             elif spec.vector == "diff_of_means":
-                positive, negative = load_contrast(self.contrast)
+                positive, negative = load_contrast(spec.contrast or self.contrast)
                 vector = diff_of_means(self.model, self.tokenizer, self.layer, positive, negative).cpu()
             elif spec.vector == "sae_ts":
                 vector = self._sae_ts_vector(spec.feature)

@@ -23,6 +23,8 @@ class SteeringSpec:
     feature: int | None = None
     vector: str = "sae"
     normalize: bool = False
+    contrast: str | None = None
+    """The contrast set of a diff_of_means vector (a name in prompts/contrast or a path); None: the provider's."""
 
     def __post_init__(self) -> None:
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float) or not math.isfinite(self.alpha):
@@ -36,11 +38,17 @@ class SteeringSpec:
             raise ValueError(
                 f"steering vector must be one of {list(VECTOR_SOURCES)} or a vector file path, got {self.vector!r}"
             )
+        if self.contrast is not None and (self.vector != "diff_of_means" or not isinstance(self.contrast, str)):
+            raise ValueError(f"steering contrast {self.contrast!r} needs vector='diff_of_means', got {self.vector!r}")
         if not isinstance(self.normalize, bool):
             raise ValueError(f"steering normalize must be true or false, got {self.normalize!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # the contrast key only when set: logged specs and cache keys of earlier runs stay the same
+        data = asdict(self)
+        if data["contrast"] is None:
+            del data["contrast"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SteeringSpec:

@@ -100,8 +100,16 @@ def build_tiny_gemma(path: str | Path, seed: int = 0) -> Path:
     return path
 
 
-def build_tiny_sae(path: str | Path, layer: int = TINY_SAE_LAYER, seed: int = 0) -> Path:
-    """Save a random sae-lens JumpReLU SAE for the tiny model's ``blocks.{layer}.hook_resid_post``."""
+def build_tiny_sae(
+    path: str | Path,
+    layer: int = TINY_SAE_LAYER,
+    seed: int = 0,
+    d_in: int = TINY_HIDDEN,
+    d_sae: int = TINY_D_SAE,
+    model_name: str = "tiny-gemma-2",
+) -> Path:
+    """Save a random sae-lens JumpReLU SAE for ``blocks.{layer}.hook_resid_post`` (the tiny model's by default;
+    ``d_in=2304, d_sae=16384, layer=20`` is Gemma Scope's layer_20/width_16k shape)."""
     from sae_lens import JumpReLUSAE, JumpReLUSAEConfig
     from sae_lens.saes.sae import SAEMetadata
 
@@ -111,14 +119,14 @@ def build_tiny_sae(path: str | Path, layer: int = TINY_SAE_LAYER, seed: int = 0)
     torch.manual_seed(seed)
     sae = JumpReLUSAE(
         JumpReLUSAEConfig(
-            d_in=TINY_HIDDEN,
-            d_sae=TINY_D_SAE,
-            metadata=SAEMetadata(hook_name=f"blocks.{layer}.hook_resid_post", model_name="tiny-gemma-2"),
+            d_in=d_in,
+            d_sae=d_sae,
+            metadata=SAEMetadata(hook_name=f"blocks.{layer}.hook_resid_post", model_name=model_name),
         )
     )
     with torch.no_grad():
         # decoder rows of norm ~3, comparable to the tiny model's residual norms
-        sae.W_dec.copy_(torch.randn_like(sae.W_dec) * 3 / TINY_HIDDEN**0.5)
+        sae.W_dec.copy_(torch.randn_like(sae.W_dec) * 3 / d_in**0.5)
         sae.W_enc.copy_(sae.W_dec.T.clone())
         sae.threshold.fill_(0.1)
     path.mkdir(parents=True, exist_ok=True)
@@ -146,3 +154,42 @@ def local_converter(sae_dir: str | Path, calls: list[dict[str, Any]] | None = No
         return cfg, state, None
 
     return convert
+
+
+GEMMA_2B_SAE_LAYER = 20
+GEMMA_2B_D_SAE = 16384
+
+
+def build_gemma_2b_shaped(
+    device: str = "cpu", dtype: torch.dtype = torch.bfloat16, seed: int = 0, layers: int | None = None
+) -> tuple[Any, Any]:
+    """A random model with ``Gemma2Config()``'s defaults: gemma-2-2b's architecture (26 layers, hidden 2304,
+    vocabulary 256,000, about 2.6B parameters), built in memory on ``device``; nothing is saved or downloaded.
+
+    Its end-of-turn is a token whose embedding row is zero: its logit is exactly 0 while the others are
+    spread around it, so replies (practically) never stop early and every row costs ``max_tokens`` steps.
+    The tokenizer is the offline one; the ids it cannot decode are dropped from the text.
+    ``layers`` cuts the depth, for smoke runs only.
+    """
+    from transformers import AutoModelForCausalLM, Gemma2Config
+
+    tokenizer = build_tokenizer()
+    end = tokenizer.pad_token_id
+    config = Gemma2Config(pad_token_id=end, bos_token_id=tokenizer.bos_token_id, eos_token_id=[end])
+    if layers is not None:
+        config.num_hidden_layers, config.layer_types = layers, config.layer_types[:layers]
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    with torch.no_grad():
+        model.get_input_embeddings().weight[end].zero_()
+    model.generation_config.eos_token_id = [end]
+    model.eval().requires_grad_(False)
+    return model, tokenizer
+
+
+def random_decoder(d_in: int = 2304, d_sae: int = GEMMA_2B_D_SAE, seed: int = 0, device: str = "cpu") -> torch.Tensor:
+    """Unit-norm rows of a random ``d_sae x d_in`` SAE decoder, as Gemma Scope's decoder rows are unit norm."""
+    generator = torch.Generator().manual_seed(seed)
+    rows = torch.randn(d_sae, d_in, generator=generator)
+    return (rows / rows.norm(dim=1, keepdim=True)).to(device)

@@ -32,6 +32,8 @@ class Job:
 
     payload: Any
     key: Hashable
+    size: float = 0.0
+    """A length hint: jobs of similar size share a batch (less padding)."""
     future: Future = field(default_factory=Future)
 
     def succeed(self, result: Any) -> None:
@@ -56,7 +58,13 @@ _WORKERS: weakref.WeakSet[BatchWorker] = weakref.WeakSet()
 
 
 class BatchWorker:
-    """Collects jobs for up to ``batch_wait`` seconds (at most ``batch_size``) and runs them by key."""
+    """Collects jobs for up to ``batch_wait`` seconds and runs them in batches of one key.
+
+    Every job waiting when a batch is formed is in its window: the batch is the oldest job
+    plus the ``batch_size - 1`` others of its key nearest to it in size, so a sweep's
+    repeated prompts (one per alpha and method) share batches and padding stays small.
+    Jobs left in the window stay cancellable until they are picked.
+    """
 
     def __init__(self, run_batch: BatchRunner, batch_size: int, batch_wait: float, name: str = "steered-generate"):
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
@@ -66,17 +74,19 @@ class BatchWorker:
         self._run_batch = run_batch
         self.batch_size, self.batch_wait, self.name = batch_size, float(batch_wait), name
         self._queue: queue.Queue[Any] = queue.Queue()
+        self._window: list[Job] = []
+        """Jobs taken off the queue but not yet in a batch (worker thread only)."""
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self.stopping = threading.Event()
         self.restarts = 0
         _WORKERS.add(self)
 
-    def submit(self, payload: Any, key: Hashable) -> Future:
+    def submit(self, payload: Any, key: Hashable, size: float = 0.0) -> Future:
         """Queue a request; the returned future is completed by the worker thread, or fails."""
         if self.stopping.is_set():
             raise WorkerStopped("the steered model is shutting down: no new requests are accepted")
-        job = Job(payload, key)
+        job = Job(payload, key, size)
         self._queue.put(job)
         self._ensure_running()
         return job.future
@@ -91,43 +101,63 @@ class BatchWorker:
             self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
             self._thread.start()
 
-    def _collect(self) -> list[Job] | None:
-        """The next batch of live jobs (cancelled ones dropped); None when told to stop."""
-        first = self._queue.get()
-        if first is _STOP:
-            return None
-        jobs = [first]
-        while len(jobs) < self.batch_size:
-            try:
-                job = self._queue.get(timeout=self.batch_wait)
-            except queue.Empty:
-                break
-            if job is _STOP:
-                self._queue.put(_STOP)
-                break
-            jobs.append(job)
-        # after this a job can no longer be cancelled, so completing it cannot raise
-        return [job for job in jobs if job.future.set_running_or_notify_cancel()]
+    def _take(self, block: bool, timeout: float | None = None) -> bool:
+        """Move one queued job into the window; False when the queue is empty or told to stop."""
+        try:
+            job = self._queue.get(block=block, timeout=timeout)
+        except queue.Empty:
+            return False
+        if job is _STOP:
+            self._queue.put(_STOP)  # seen again by the next _collect, after this batch
+            return False
+        self._window.append(job)
+        return True
+
+    def _collect(self) -> tuple[Hashable, list[Job]] | None:
+        """The next batch of live jobs with one key; None when told to stop."""
+        while True:
+            if self.stopping.is_set() or (not self._window and not self._take(block=True)):
+                return None
+            while len(self._window) < self.batch_size and self._take(block=True, timeout=self.batch_wait):
+                pass
+            while self._take(block=False):  # everything else already waiting joins the window
+                pass
+            self._window = [job for job in self._window if not job.future.cancelled()]
+            if not self._window:
+                continue
+            oldest = self._window[0]
+            same_key = [job for job in self._window if job.key == oldest.key]
+            chosen = sorted(same_key, key=lambda job: abs(job.size - oldest.size))[: self.batch_size]
+            picked = {id(job) for job in chosen}
+            self._window = [job for job in self._window if id(job) not in picked]
+            # after this a job can no longer be cancelled, so completing it cannot raise
+            live = [job for job in chosen if job.future.set_running_or_notify_cancel()]
+            if live:
+                return oldest.key, live
 
     def _loop(self) -> None:
         while True:
-            jobs = self._collect()
-            if jobs is None:
+            batch = self._collect()
+            if batch is None:
+                self._fail_waiting()
                 return
-            groups: dict[Hashable, list[Job]] = {}
-            for job in jobs:
-                groups.setdefault(job.key, []).append(job)
-            for key, group in groups.items():
-                try:
-                    self._run_batch(key, group, self.stopping)
-                except Exception as error:
-                    logger.exception("a %s batch of %d request(s) failed", self.name, len(group))
-                    for job in group:
-                        job.fail(error)
-                finally:
-                    for job in group:
-                        if not job.future.done():
-                            job.fail(RuntimeError(f"the {self.name} worker returned no result for this request"))
+            key, jobs = batch
+            try:
+                self._run_batch(key, jobs, self.stopping)
+            except Exception as error:
+                logger.exception("a %s batch of %d request(s) failed", self.name, len(jobs))
+                for job in jobs:
+                    job.fail(error)
+            finally:
+                for job in jobs:
+                    if not job.future.done():
+                        job.fail(RuntimeError(f"the {self.name} worker returned no result for this request"))
+
+    def _fail_waiting(self) -> None:
+        window, self._window = self._window, []
+        for job in window:
+            if job.future.set_running_or_notify_cancel():
+                job.fail(WorkerStopped("the steered model shut down before this request ran"))
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop after the current batch (which the runner cuts short), fail queued jobs, join the thread."""

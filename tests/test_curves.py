@@ -13,7 +13,7 @@ from inspect_ai import eval as inspect_eval
 from inspect_ai.dataset import Sample
 from inspect_ai.solver import generate
 
-from evals.curves import CurvesError, load_table, main, write_outputs
+from evals.curves import PROMPTING, CurvesError, load_table, main, write_outputs
 from evals.french import french
 from evals.stub_grader import length_grade
 
@@ -23,6 +23,7 @@ METHODS = ["add", "add_renorm"]
 
 def _sweep(model_dir, sae_dir, log_dir, grader="stubgrader/length", **task_args):
     args = {"alphas": ALPHAS, "methods": METHODS, "n_prompts": 4, "feature": 5, "max_tokens": 16, "temperature": 0}
+    args["prompting"] = False  # the module's sweep turns it on
     (log,) = inspect_eval(
         french(**{**args, **task_args}),
         model=f"steered/{model_dir}",
@@ -38,7 +39,7 @@ def _sweep(model_dir, sae_dir, log_dir, grader="stubgrader/length", **task_args)
 @pytest.fixture(scope="module")
 def sweep(tiny_model_dir, tiny_sae_dir, tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("sweep-logs")
-    log = _sweep(tiny_model_dir, tiny_sae_dir, log_dir)
+    log = _sweep(tiny_model_dir, tiny_sae_dir, log_dir, prompting=True)
     out = tmp_path_factory.mktemp("curves")
     return log, log_dir, out, write_outputs([log_dir], out)
 
@@ -55,7 +56,7 @@ def test_summary_means_and_counts_equal_a_hand_computation(sweep):
     log, _, _, result = sweep
     grades = _hand_grades(log)
     summary = result["summary"]
-    assert len(result["table"]) == len(ALPHAS) * len(METHODS) * 4
+    assert len(result["table"]) == len(ALPHAS) * len(METHODS) * 4 + 4  # and the 4 prompting-reference samples
     for method in METHODS:
         for alpha in ALPHAS:
             values = [g for (m, a, _), g in grades.items() if (m, a) == (method, alpha)]
@@ -94,6 +95,7 @@ def test_plots_are_real_images_whose_points_match_the_summary(sweep):
     assert expected <= set(plots)
     summary = result["summary"]
     overview = plots.pop("overview")
+    plots.pop("leaderboard")  # its own test below
     assert matplotlib.image.imread(overview.path)[..., :3].std() > 0.05
     for plot in result["plots"]:
         assert not plot.clipped, f"{plot.path.name} cuts off {plot.clipped}"
@@ -101,9 +103,11 @@ def test_plots_are_real_images_whose_points_match_the_summary(sweep):
         image = matplotlib.image.imread(plot.path)
         assert image.shape[:2] == (500, 800)
         assert image[..., :3].std() > 0.05, f"{plot.path.name} looks blank"
-        assert set(plot.points) == set(METHODS)
+        assert set(plot.points) == {*METHODS, PROMPTING}  # the prompting reference is drawn as a line
         for method, points in plot.points.items():
             rows = summary[(summary.scorer == scorer) & (summary.method == method)].sort_values("alpha")
+            if method == PROMPTING:
+                continue
             assert [x for x, _ in points] == rows["alpha"].tolist()
             assert np.allclose([y for _, y in points], rows["mean"].to_numpy(dtype=float), equal_nan=True)
     for name in ("samples.csv", "summary.csv", "summary.md", "best_alpha.csv"):
@@ -135,7 +139,8 @@ def test_different_models_are_kept_apart(sweep, tiny_model_dir, tiny_sae_dir, tm
     assert result["summary"]["model"].nunique() == 2
     other_rows = result["summary"][result["summary"]["model"] == f"steered/{other}"]
     assert set(other_rows["alpha"]) == {0.0} and set(other_rows["n"].dropna()) == {4}
-    assert len({p.path for p in result["plots"]}) == len(result["plots"]) == 2 * (7 + 1)  # 7 scorers + overview
+    # per model 7 scorers + overview, and one leaderboard
+    assert len({p.path for p in result["plots"]}) == len(result["plots"]) == 2 * (7 + 1) + 1
 
 
 def test_missing_logs_or_metadata_give_clear_errors(tmp_path, capsys):
@@ -249,8 +254,9 @@ def test_judge_audit_equals_a_hand_computed_spearman(sweep):
 
     _, _, _, result = sweep
     table, audit = result["table"], result["audit"]
+    table = table[table.vector != PROMPTING]  # the prompting reference is audited as its own group
     for judge, check in [("behavior", "french_share"), ("fluency", "coherence")]:
-        row = audit[(audit.judge == judge) & (audit.check == check)].iloc[0]
+        row = audit[(audit.judge == judge) & (audit.check == check) & (audit.vector != PROMPTING)].iloc[0]
         expected = spearmanr(table[judge], table[check]).statistic
         assert row["n"] == len(table)
         assert row["spearman"] == pytest.approx(expected, nan_ok=True)
@@ -268,3 +274,54 @@ def test_best_alpha_uses_the_offline_combined_score_without_judges(tiny_model_di
         assert best["objective"] == "combined_offline"
         assert best["score_insample"] == pytest.approx(objective.max())
     assert "combined_offline" in set(result["summary"]["scorer"]) and "combined" not in set(result["summary"]["scorer"])
+
+
+def test_best_alpha_is_compared_with_prompting_on_the_same_held_out_prompts(sweep):
+    log, _, out, result = sweep
+    grades = _hand_grades(log)
+    best = result["best"]
+    assert PROMPTING not in set(best["method"]) and PROMPTING not in set(best["vector"])
+    for method in METHODS:
+        row = best[best.method == method].iloc[0]
+        steered = np.mean([grades[(method, row.alpha_heldout, p)] for p in ["p01", "p03"]])
+        asked = np.mean([grades[(PROMPTING, 0.0, p)] for p in ["p01", "p03"]])
+        assert row.prompting_heldout == pytest.approx(((asked - 1) / 9) ** 2)
+        assert row.vs_prompting == pytest.approx(((steered - 1) / 9) ** 2 - ((asked - 1) / 9) ** 2)
+        assert row.vs_prompting_low <= row.vs_prompting + 1e-12 <= row.vs_prompting_high + 2e-12
+    # every steering plot draws the prompting reference as a line at its mean
+    summary = result["summary"]
+    reference = summary[(summary.vector == PROMPTING) & (summary.scorer == "behavior")].iloc[0]
+    plot = next(p for p in result["plots"] if p.scorer == "behavior")
+    assert plot.points[PROMPTING][0][1] == pytest.approx(reference["mean"])
+    assert not plot.clipped
+    # the leaderboard: the SAE feature and prompting, each scored on the held-out half
+    board = result["leaderboard"]
+    assert list(board.source) == sorted(board.source, key=lambda s: -board.set_index("source").score[s])
+    assert set(board.source) == {"SAE feature 5", PROMPTING}
+    asked_row = board[board.source == PROMPTING].iloc[0]
+    assert asked_row.score == pytest.approx(((asked - 1) / 9) ** 2) and asked_row.n == 2
+    assert (out / "leaderboard.md").read_text().count("\n| ") == 4  # header, rule and two rows
+    png = next(p for p in result["plots"] if p.scorer == "leaderboard")
+    assert matplotlib.image.imread(png.path).shape[2] in (3, 4) and not png.clipped
+
+
+def test_prompting_samples_ask_in_words_are_unsteered_and_judged_on_the_bare_prompt(sweep):
+    from inspect_ai.log import resolve_sample_attachments
+
+    log = sweep[0]
+    asked = [s for s in log.samples if s.metadata["method"] == PROMPTING]
+    assert len(asked) == 4 and all(s.id.startswith("P:prompting/") for s in asked)
+    for sample in asked:
+        calls = [e for e in resolve_sample_attachments(sample).events if e.event == "model"]
+        steered = [e for e in calls if e.model.startswith("steered/")]
+        graded = [e for e in calls if e.model.startswith("stubgrader/")]
+        assert steered[0].config.extra_body is None, "the prompting reference is never steered"
+        assert steered[0].input[-1].text == f"{sample.input}\n\nAnswer in French."
+        for judge in graded:
+            assert sample.input in judge.input[-1].text and "Answer in French." not in judge.input[-1].text
+
+
+def test_prompting_can_be_turned_off(tiny_model_dir, tiny_sae_dir):
+    task = french(alphas=[0.0], n_prompts=2, feature=5, prompting=False)
+    assert all(s.metadata["method"] != PROMPTING for s in task.dataset)
+    assert french(alphas=[0.0], n_prompts=2, feature=5).metadata["instruction"] == "Answer in French."

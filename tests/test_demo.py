@@ -33,11 +33,11 @@ def test_demo_steers_a_real_model_to_french(demo):
 @pytest.mark.slow
 def test_demo_writes_the_curves_and_resumes_instead_of_rerunning(demo):
     out, result = demo
-    scorers = {"french_share", "coherence", "combined_offline", "unsteered_logprob", "overview"}
+    scorers = {"french_share", "coherence", "combined_offline", "unsteered_logprob", "overview", "leaderboard"}
     assert {p.scorer for p in result["plots"]} == scorers
     assert all(not p.clipped for p in result["plots"]), [(p.path.name, p.clipped) for p in result["plots"]]
     assert all(p.path.stat().st_size > 10_000 for p in result["plots"])
     logs = sorted((out / "logs").glob("*.eval"))
     again = run(out, display="none")  # a finished sweep is found, not recomputed
     assert sorted((out / "logs").glob("*.eval")) == logs
-    assert len(again["table"]) == len(result["table"]) == len(DEMO_ALPHAS) * 2 * 10
+    assert len(again["table"]) == len(result["table"]) == len(DEMO_ALPHAS) * 2 * 10 + 10  # and prompting

@@ -24,7 +24,15 @@ def _model_args(tiny_sae_dir: Path, **extra) -> dict:
 
 
 def _run(tiny_model_dir, tiny_sae_dir, log_dir, grader="stubgrader/length", model_args=None, **task_args) -> EvalLog:
-    task_args = {"alphas": ALPHAS, "n_prompts": 3, "feature": FEATURE, "max_tokens": 12, **task_args}
+    # the prompting reference has tests of its own (test_curves.py); the CLI run below keeps it on
+    task_args = {
+        "alphas": ALPHAS,
+        "n_prompts": 3,
+        "feature": FEATURE,
+        "max_tokens": 12,
+        "prompting": False,
+        **task_args,
+    }
     (log,) = inspect_eval(
         french(**task_args),
         model=f"steered/{tiny_model_dir}",
@@ -56,12 +64,13 @@ def cli_log(tiny_model_dir, tiny_sae_dir, tmp_path_factory) -> EvalLog:
 def test_cli_run_succeeds_with_every_sample_graded(cli_log):
     # the CLI exits 0 even when the eval errored: the log's status is the witness
     assert cli_log.status == "success", cli_log.error
-    assert len(cli_log.samples) == 3 * len(ALPHAS) * 2
+    assert len(cli_log.samples) == 3 * len(ALPHAS) * 2 + 3  # and 3 prompting-reference samples
     seen = set()
     for sample in cli_log.samples:
         meta = sample.metadata
         seen.add((meta["alpha"], meta["method"]))
-        assert meta["feature"] == FEATURE and meta["prompt_id"].startswith("p")
+        assert meta["feature"] == (None if meta["method"] == "prompting" else FEATURE)
+        assert meta["prompt_id"].startswith("p")
         reply = sample.output.completion
         for name in ("behavior", "fluency"):
             assert sample.scores[name].value == length_grade(reply)
@@ -71,13 +80,13 @@ def test_cli_run_succeeds_with_every_sample_graded(cli_log):
         assert 0.0 <= sample.scores["coherence"].value <= 1.0
         assert "real-word share" in sample.scores["coherence"].explanation
         assert sample.scores["unsteered_logprob"].value < 0
-    assert seen == {(a, m) for a in ALPHAS for m in ("add", "add_renorm")}
+    assert seen == {(a, m) for a in ALPHAS for m in ("add", "add_renorm")} | {(0.0, "prompting")}
 
 
 def test_cli_run_logs_per_alpha_and_per_method_metrics(cli_log):
-    expected = ["mean", "stderr"] + [
-        f"α={alpha} ({method})" for method in ("add", "add_renorm", "all") for alpha in ("+0", "+40")
-    ]
+    steered = [f"α={alpha} ({method})" for method in ("add", "add_renorm") for alpha in ("+0", "+40")]
+    # the prompting reference is its own cell and never pooled into "all"
+    expected = ["mean", "stderr", *steered, "α=+0 (prompting)", "α=+0 (all)", "α=+40 (all)"]
     for score in cli_log.results.scores:
         assert list(score.metrics) == expected  # curve order; no name ends in a digit (inspect view strips them)
     behavior = next(s for s in cli_log.results.scores if s.name == "behavior")
@@ -85,13 +94,17 @@ def test_cli_run_logs_per_alpha_and_per_method_metrics(cli_log):
         at_zero = [
             s.scores["behavior"].value
             for s in cli_log.samples
-            if s.metadata["alpha"] == 0.0 and method in ("all", s.metadata["method"])
+            if s.metadata["alpha"] == 0.0
+            and s.metadata["method"] != "prompting"
+            and method in ("all", s.metadata["method"])
         ]
         assert behavior.metrics[f"α=+0 ({method})"].value == pytest.approx(sum(at_zero) / len(at_zero))
 
 
 def test_steering_spec_is_in_the_logged_model_call_and_never_reaches_the_grader(cli_log):
     for sample in cli_log.samples:
+        if sample.metadata["method"] == "prompting":
+            continue  # unsteered: tests/test_curves.py checks its calls
         model_events = [e for e in sample.events if e.event == "model"]
         steered = [e for e in model_events if e.model.startswith("steered/")]
         graded = [e for e in model_events if e.model.startswith("stubgrader/")]
@@ -107,6 +120,9 @@ def test_steering_spec_is_in_the_logged_model_call_and_never_reaches_the_grader(
         assert request["provider"]["layer"] == 2
         assert (request["provider"]["device"], request["provider"]["dtype"]) == ("cpu", "float32")
         assert request["provider"]["sae_release"] == "gemma-scope-2b-pt-res-canonical"
+        # batch_size left out: the CPU default, logged with every call beside the rows the batch held
+        assert request["provider"]["batch_size"] is None and steered[0].call.response["batch_size"] == 16
+        assert 1 <= steered[0].call.response["batch_rows"] <= 16
         assert steered[0].config.extra_body == {"steering": request["steering"]}
         assert all(e.config.extra_body is None for e in graded)
 
@@ -127,7 +143,10 @@ def test_the_grader_is_asked_for_structured_output_at_temperature_zero(
         assert config.response_schema.name == "grade" and config.response_schema.strict
         assert config.response_schema.json_schema.model_dump(exclude_none=True)["required"] == ["reasoning", "score"]
         assert set(config.response_schema.json_schema.properties) == set(Grade.model_fields)
+        # the sweep turns adaptive concurrency off for the steered model; the judges get their own back
+        assert config.adaptive_connections is not None and config.adaptive_connections.max == 512
     assert log.eval.metadata["judge_template"]
+    assert log.eval.config.max_samples is None
 
 
 def test_unparseable_grader_reply_is_unscored_with_the_judges_text(tiny_model_dir, tiny_sae_dir, tmp_path):

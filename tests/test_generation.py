@@ -74,6 +74,50 @@ def test_seeded_sampling_does_not_depend_on_batch_mates(tiny, direction):
     assert generate(model, tokenizer, [other_seed], params, LAYER)[0].token_ids != alone.token_ids
 
 
+def test_the_batched_sampler_draws_from_the_softmax_and_ignores_batch_mates():
+    """The accelerator sampler: Gumbel-max over hashed per-row noise is an exact softmax draw."""
+    params = GenerationParams(max_new_tokens=4, temperature=1.0)
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
+    rows = 20_000
+    chosen = generation.BatchedSeededSampler(range(rows), params)(None, probs.log().repeat(rows, 1)).argmax(-1)
+    # binomial standard error at 20k draws is at most 0.0036
+    torch.testing.assert_close(torch.bincount(chosen, minlength=4) / rows, probs, atol=0.012, rtol=0)
+    logits = torch.randn(3, 300, generator=torch.Generator().manual_seed(0))
+    batch = generation.BatchedSeededSampler([5, 16, 9], params)
+    alone = generation.BatchedSeededSampler([16], params)
+    for _ in range(5):  # step after step, row 1 of the batch draws what the row draws alone
+        assert batch(None, logits).argmax(-1)[1] == alone(None, logits[1:2]).argmax(-1)[0]
+    other = generation.BatchedSeededSampler([17] * 50, params)(None, logits[1:2].repeat(50, 1)).argmax(-1)
+    assert len(set(other.tolist())) == 1, "one seed, one draw"
+    seeds = generation.BatchedSeededSampler(range(50), params)(None, logits[1:2].repeat(50, 1)).argmax(-1)
+    assert len(set(seeds.tolist())) > 10, "different seeds draw different tokens"
+
+
+def test_uniforms_are_uniform_and_a_function_of_seed_step_and_column():
+    u = generation.seeded_uniform(torch.arange(200), step=3, width=1000)
+    assert 0 < u.min() and u.max() < 1
+    assert abs(u.mean().item() - 0.5) < 0.005 and abs(u.std().item() - 12**-0.5) < 0.005
+    torch.testing.assert_close(generation.seeded_uniform(torch.tensor([7]), 3, 1000)[0], u[7], atol=0, rtol=0)
+    assert not torch.equal(generation.seeded_uniform(torch.tensor([7]), 4, 1000)[0], u[7])
+
+
+def test_the_compiled_path_gives_the_eager_tokens(tiny, direction):
+    """-M compile=true: static KV cache and compiled decoder layers, hooks eager; greedy tokens unchanged."""
+    model, tokenizer = tiny
+    requests = [
+        Request(_messages(PROMPTS[0]), RowSteering(direction, 0.0, "add")),
+        Request(_messages(PROMPTS[1]), RowSteering(direction, 8.0, "add")),
+        Request(_messages(PROMPTS[2]), RowSteering(direction, -8.0, "add_renorm")),
+        Request(_messages(PROMPTS[3]), None),
+    ]
+    eager = generate(model, tokenizer, requests, GREEDY, LAYER)
+    compiled = generate(model, tokenizer, requests, GREEDY, LAYER, compile=True)
+    assert [c.token_ids for c in compiled] == [e.token_ids for e in eager]
+    assert len({tuple(e.token_ids) for e in eager}) > 1, "steering must change some rows' tokens"
+    # the compiled forwards are swapped in only while a batch runs
+    assert all("forward" not in layer.__dict__ for layer in model.model.layers)
+
+
 def test_token_counts_and_stop_sequences(tiny):
     model, tokenizer = tiny
     out = generate(model, tokenizer, [Request(_messages("Hello"))], GREEDY, LAYER)[0]

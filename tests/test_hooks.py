@@ -35,8 +35,10 @@ def _direction(model):
     return torch.randn(model.config.hidden_size)
 
 
+@pytest.mark.parametrize("cache", ["dynamic", "static"])
 @pytest.mark.parametrize("positions", ["all", "generated"])
-def test_add_output_equals_h_plus_alpha_v_on_prefill_and_decode(tiny, positions):
+def test_add_output_equals_h_plus_alpha_v_on_prefill_and_decode(tiny, positions, cache):
+    # a static cache (the compiled path's) hands the model 4-D masks: the hook reads the prompt's mask instead
     model, tokenizer = tiny
     v = _direction(model)
     alphas = [3.0, 0.0, -7.5]
@@ -44,8 +46,13 @@ def test_add_output_equals_h_plus_alpha_v_on_prefill_and_decode(tiny, positions)
     batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     prompt_length = batch.input_ids.shape[1]
     rows = [RowSteering(v, a) for a in alphas]
-    with steering_hook(model, LAYER, rows, positions, prompt_length), recording(model, LAYER) as seen:
-        sequences = model.generate(**batch, max_new_tokens=6, do_sample=False, min_new_tokens=6)
+    static = {"cache_implementation": "static", "disable_compile": True} if cache == "static" else {}
+    prompt_mask = batch.attention_mask if cache == "static" else None
+    with (
+        steering_hook(model, LAYER, rows, positions, prompt_length, prompt_mask),
+        recording(model, LAYER) as seen,
+    ):
+        sequences = model.generate(**batch, max_new_tokens=6, do_sample=False, min_new_tokens=6, **static)
 
     assert seen[0].shape[1] == prompt_length and [s.shape[1] for s in seen[1:]] == [1] * 5
     steered = torch.cat(seen, dim=1)  # every position but the last generated one

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from evals.metrics import coherence, coherence_report, distinct_ngram_share, french_fraction, french_report
+from evals.metrics import (
+    coherence,
+    coherence_report,
+    distinct_ngram_share,
+    french_fraction,
+    french_report,
+    language_fraction,
+)
 
 LABELLED = [json.loads(line) for line in (Path(__file__).parent / "data" / "labelled_replies.jsonl").open()]
 FLUENT = [r["text"] for r in LABELLED if r["label"] == "fluent"]
@@ -83,7 +90,7 @@ def test_invented_french_looking_words_are_not_french():
     report = french_report("Le cabreleté de la léonée est un fromagéonier de l'étrandole.")
     # le, de, la, est, un, de, l are French; cabreleté, léonée, fromagéonier, étrandole are not
     assert report.value == pytest.approx(7 / 11)
-    assert report.french_sentences and "French sentences" in report.explanation()
+    assert report.language_sentences and "French sentences" in report.explanation()
 
 
 def test_english_words_inside_a_french_sentence_are_not_french():
@@ -100,3 +107,36 @@ def test_french_separates_fluent_french_from_english_and_from_gibberish():
     combined = {r["text"]: french_fraction(r["text"]) * coherence(r["text"]) for r in LABELLED}
     worst_fluent_french = min(combined[t] for t in FLUENT if french_fraction(t) > 0)
     assert all(combined[t] < worst_fluent_french for t in DEGENERATE)
+
+
+LANGUAGE_CASES = [
+    # (text, language, label): fluent passages of the language score high; other languages, word salad low
+    ("Hoy hace muy buen tiempo y vamos a dar un paseo por el parque con mis amigos.", "es", "fluent"),
+    ("Me gustaría una taza de café, por favor. El restaurante sirve comida deliciosa.", "es", "fluent"),
+    ("Das Wetter ist heute wunderschön und wir gehen mit unseren Freunden im Park spazieren.", "de", "fluent"),
+    ("Ich hätte gern eine Tasse Kaffee, bitte. Das Restaurant serviert köstliches Essen.", "de", "fluent"),
+    ("Il fait très beau aujourd'hui et nous allons nous promener dans le parc.", "es", "other language"),
+    ("Il fait très beau aujourd'hui et nous allons nous promener dans le parc.", "de", "other language"),
+    ("The weather is lovely today and we are going for a walk in the park.", "es", "other language"),
+    ("The weather is lovely today and we are going for a walk in the park.", "de", "other language"),
+    ("Hoy hace muy buen tiempo y vamos a dar un paseo por el parque.", "de", "other language"),
+    ("Los prentados gurmelos de la trastiflera son espantuladores del morquillo.", "es", "invented"),
+    ("Die Gramselwurst der Pfrundlinger ist eine Schnobbelei des Kratzmauls.", "de", "invented"),
+]
+
+
+@pytest.mark.parametrize(("text", "language", "label"), LANGUAGE_CASES)
+def test_language_share_separates_fluent_text_from_other_languages_and_invented_words(text, language, label):
+    value = language_fraction(text, language)
+    if label == "fluent":
+        assert value >= 0.9
+    elif label == "other language":
+        assert value == 0.0
+    else:  # the function words are real, the invented ones are not: at most about half counts
+        assert value <= 0.6
+
+
+def test_an_unmeasurable_language_is_refused_with_the_valid_ones():
+    with pytest.raises(ValueError, match=r"language 'ja' cannot be measured offline: use one of \['en', 'fr'"):
+        language_fraction("こんにちは", "ja")
+    assert french_fraction("Il fait beau.") == language_fraction("Il fait beau.", "fr")

@@ -12,12 +12,25 @@ def test_constructing_the_provider_loads_nothing():
     assert api.args.layer == 3 and api.args.sae_release == "gemma-scope-2b-pt-res-canonical"
 
 
+def test_samples_in_flight_are_four_batches_and_the_cpu_batch_is_16():
+    from inspect_ai.util._concurrency import adaptive_active
+
+    from evals.judge import criteria
+    from evals.sweep import sweep_task
+
+    assert SteeredModelAPI("no/such-model").max_connections() == 4 * 16
+    assert SteeredModelAPI("no/such-model", batch_size=3).max_connections() == 12
+    # Inspect would ignore max_connections() under its default adaptive concurrency: the sweep opts out
+    config = sweep_task(name="t", criterion=criteria()["french"], feature=1).config
+    assert not adaptive_active(config.adaptive_connections, config.max_connections, config.batch)
+
+
 def test_unknown_model_args_are_rejected_with_the_valid_ones():
     with pytest.raises(ValueError, match=r"unknown model args \['layers'\].*'layer'"):
         ProviderArgs.parse({"layers": 3})
     with pytest.raises(ValueError, match="unknown positions 'prompt'"):
         ProviderArgs.parse({"positions": "prompt"})
-    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match=r"batch_size must be a positive integer \(or left out for automatic\), got 0"):
         ProviderArgs.parse({"batch_size": 0})
 
 

@@ -9,18 +9,24 @@ from inspect_ai import eval as inspect_eval
 from evals.french import french
 from steering.directions import SaeRef
 from steering.sae_ts import (
+    SAMPLING,
     Approximator,
     EffectMeter,
     MeasureConfig,
     candidate_directions,
+    check_candidates,
     fit_approximator,
     main,
     measure_effects,
+    reference_loss,
     target_offtarget_ratio,
 )
 
-# the random tiny model sits at chance loss, so a small loss increase is the only reachable target
-CONFIG = MeasureConfig(layer=2, n_features=96, n_random=96, max_new_tokens=16, loss_increase=0.05)
+# the random tiny model sits at chance loss, so a small loss increase is the only reachable target; the
+# figures README quotes were measured with the nearly greedy sampling these tests keep
+CONFIG = MeasureConfig(
+    layer=2, n_features=96, n_random=96, max_new_tokens=16, loss_increase=0.05, sampling="nearly_greedy"
+)
 TARGETS = [5, 17, 42, 100, 200]
 
 
@@ -95,9 +101,12 @@ def test_measurement_resumes_from_its_checkpoint(measured, tmp_path, monkeypatch
 def test_fit_command_saves_an_approximator(tiny_model_dir, tiny_sae_dir, tmp_path, capsys):
     out = tmp_path / "fit.safetensors"
     args = ["fit", "--model", str(tiny_model_dir), "--layer", "2", "--sae", str(tiny_sae_dir)]
-    args += ["--n-features", "24", "--n-random", "24", "--max-new-tokens", "8", "--loss-increase", "0.05"]
-    assert main([*args, "--out", str(out)]) == 0
-    assert "held-out R^2" in capsys.readouterr().out
+    args += ["--n-random", "0", "--max-new-tokens", "8", "--loss-increase", "0.05"]
+    with pytest.raises(ValueError, match="48 candidate directions for a 64-dimensional residual stream"):
+        main([*args, "--n-features", "48", "--out", str(out)])
+    assert main([*args, "--n-features", "72", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "held-out R^2" in printed and "held-out MSE" in printed
     loaded = Approximator.load(out)
     assert loaded.W.shape == (64, 256) and loaded.meta["sae"] == str(tiny_sae_dir)
     assert out.with_suffix(".effects.safetensors").exists()
@@ -108,7 +117,7 @@ def test_inspect_sweeps_sae_ts_against_the_decoder_row_in_one_run(fitted, tiny_m
     fitted.approximator.save(path)
     (log,) = inspect_eval(
         french(vector="sae,sae_ts", normalize=True, feature=42, alphas=[0, 40], methods="add", n_prompts=2,
-               max_tokens=8, judge=False),
+               max_tokens=8, judge=False, prompting=False),
         model=f"steered/{tiny_model_dir}",
         model_args={"sae": str(tiny_sae_dir), "layer": 2, "sae_ts": str(path)},
         log_dir=str(tmp_path / "logs"),
@@ -137,3 +146,76 @@ def test_missing_approximator_names_the_fit_command(tiny, tiny_sae_dir, tmp_path
     )
     with pytest.raises(ValueError, match="python -m steering.sae_ts fit"):
         source.resolve([SteeringSpec(alpha=1, vector="sae_ts", feature=3)])
+
+
+def _linear_map(d_model: int, d_sae: int, seed: int = 0) -> torch.Tensor:
+    return torch.randn(d_model, d_sae, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize(("n", "recovered"), [(48, False), (512, True)])
+def test_a_known_linear_map_is_recovered_only_with_more_candidates_than_dimensions(n, recovered):
+    """The span test: fitted columns are confined to the candidates' span when n < d_model."""
+    d_model, d_sae = 64, 32
+    truth = _linear_map(d_model, d_sae)
+    generator = torch.Generator().manual_seed(1)
+    directions = torch.randn(n, d_model, generator=generator)
+    directions /= directions.norm(dim=1, keepdim=True)
+    effects = directions @ truth + 0.3 + 0.05 * torch.randn(n, d_sae, generator=generator)
+    fit = fit_approximator(directions, effects, {}, ridge=1e-3)
+    cosines = torch.nn.functional.cosine_similarity(fit.approximator.W, truth, dim=0)
+    if recovered:
+        assert cosines.min() >= 0.7 and fit.r2_heldout > 0.9
+    else:
+        assert cosines.max() < 0.95 and cosines.mean() < 0.9  # at most the share of the space the candidates span
+    with pytest.raises(ValueError, match=f"{n} candidate directions for a 64-dimensional") if not recovered else _ok():
+        check_candidates(n, d_model)
+
+
+def _ok():
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
+def test_the_reference_loss_ignores_predicting_bos_from_a_pad_position(tiny):
+    model, tokenizer = tiny
+    texts = ["The cat is sleeping on the sofa.", "Hi."]
+    padded = tokenizer(texts, return_tensors="pt", padding=True)
+    assert (padded["attention_mask"] == 0).any()
+    total, count = 0.0, 0
+    for text in texts:
+        alone = tokenizer([text], return_tensors="pt")
+        n = alone["input_ids"].shape[1] - 1
+        total += reference_loss(model, alone, 2, None, 0.0) * n
+        count += n
+    assert reference_loss(model, padded, 2, None, 0.0) == pytest.approx(total / count, rel=1e-5)
+
+
+def test_the_measurement_samples_as_the_authors_did_by_default(tiny, tiny_sae):
+    assert SAMPLING[MeasureConfig(layer=2).sampling] == {"temperature": 1.0, "top_k": 50, "top_p": None}
+    with pytest.raises(ValueError, match=r"unknown sampling 'greedy': use one of \['reference', 'nearly_greedy'\]"):
+        MeasureConfig(layer=2, sampling="greedy")
+    seen = []
+    model, tokenizer = tiny
+
+    class Spy(EffectMeter):
+        def _activations(self, steering):
+            seen.append(self.params)
+            return torch.zeros(tiny_sae.cfg.d_sae)
+
+    Spy(model, tokenizer, tiny_sae, MeasureConfig(layer=2, max_new_tokens=4))
+    (params,) = seen
+    assert (params.temperature, params.top_k, params.top_p) == (1.0, 50, None)
+    # no top-p warper reaches the sampler
+    from steering.generation import PerRowSampler
+
+    assert [type(w).__name__ for w in PerRowSampler.warpers_for(params)] == [
+        "TemperatureLogitsWarper",
+        "TopKLogitsWarper",
+    ]
+
+
+def test_default_candidates_scale_with_the_model(tiny_sae):
+    directions, labels = candidate_directions(tiny_sae, MeasureConfig(layer=2))
+    # 4 x d_model = 256 decoder rows (all of the tiny SAE's 256), no random vectors
+    assert directions.shape == (256, 64) and all(label.startswith("feature:") for label in labels)

@@ -117,3 +117,72 @@ def test_bad_batch_wait_is_rejected(wait):
 
     with pytest.raises(ValueError, match="batch_wait must be a number of seconds in \\[0, 60\\)"):
         ProviderArgs.parse({"batch_wait": wait})
+
+
+def test_a_batch_is_the_oldest_job_and_the_nearest_in_size_of_its_key():
+    """Jobs waiting together are grouped by size (prompt length): less padding, and the oldest always goes."""
+    gate = threading.Event()
+
+    class Gated(Recorder):
+        def __call__(self, key, jobs, interrupt):
+            gate.wait(5)
+            super().__call__(key, jobs, interrupt)
+
+    runner = Gated()
+    worker = BatchWorker(runner, batch_size=3, batch_wait=0.0)
+    blocker = worker.submit(0, key="k", size=0)
+    time.sleep(0.2)  # the blocker's batch is running; the rest wait in the window
+    sizes = [50, 10, 900, 12, 880, 11, 910]
+    futures = [worker.submit(s, key="k", size=s) for s in sizes]
+    other = worker.submit(-1, key="other", size=10)
+    time.sleep(0.1)
+    gate.set()
+    assert [f.result(timeout=5) for f in futures] == [2 * s for s in sizes]
+    assert blocker.result(timeout=5) == 0 and other.result(timeout=5) == -2
+    # the oldest (50) with its two nearest (12, 11); then 10 with the rest nearest it; keys never mix
+    assert runner.batches == [[0], [50, 12, 11], [10, 880, 900], [910], [-1]]
+
+
+def test_a_job_waiting_in_the_window_can_still_be_cancelled_and_is_never_run():
+    gate = threading.Event()
+
+    class Gated(Recorder):
+        def __call__(self, key, jobs, interrupt):
+            gate.wait(5)
+            super().__call__(key, jobs, interrupt)
+
+    runner = Gated()
+    worker = BatchWorker(runner, batch_size=2, batch_wait=0.0)
+    worker.submit(0, key="k")
+    time.sleep(0.2)
+    keep, drop = worker.submit(1, key="k"), worker.submit(2, key="k")
+    time.sleep(0.1)
+    assert drop.cancel(), "a job not yet in a batch is still cancellable"
+    gate.set()
+    assert keep.result(timeout=5) == 2
+    time.sleep(0.1)
+    assert [1, 2] not in runner.batches and [2] not in runner.batches and [1] in runner.batches
+
+
+def test_stopping_fails_the_jobs_still_in_the_window():
+    gate = threading.Event()
+
+    class Gated(Recorder):
+        def __call__(self, key, jobs, interrupt):
+            gate.wait(5)
+            super().__call__(key, jobs, interrupt)
+
+    worker = BatchWorker(Gated(), batch_size=1, batch_wait=0.0)
+    running = worker.submit(1, key="k")
+    time.sleep(0.2)
+    waiting = [worker.submit(i, key="k") for i in (2, 3)]
+    time.sleep(0.1)
+    stopper = threading.Thread(target=worker.stop)
+    stopper.start()
+    time.sleep(0.1)
+    gate.set()
+    stopper.join(5)
+    assert running.result(timeout=5) == 2
+    for future in waiting:
+        with pytest.raises(WorkerStopped):
+            future.result(timeout=5)

@@ -1,0 +1,146 @@
+"""Concept files for the suite: one JSON object per line, each a behaviour and the directions that steer it.
+
+{"name": "french", "criterion": "The text contains French words and French language.",
+ "instruction": "Answer in French.", "language": "fr",
+ "directions": [{"vector": "sae", "feature": 12332}, {"vector": "diff_of_means", "contrast": "french_english"}]}
+
+``directions`` lists every source to compare: an SAE feature's decoder row (``sae``), the SAE-TS
+vector targeting it (``sae_ts``), a difference of means over a contrast set (``diff_of_means`` with
+``contrast``: a name in prompts/contrast or a path), or a .safetensors/.npy vector file. ``language``
+(optional) turns on the offline behaviour score ``language_share``. Everything is checked when the
+file is read, before any model loads; an error names the file, line, concept and what is valid.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from evals.metrics import LANGUAGES
+from steering import PROMPTS_DIR
+from steering.sources import load_contrast
+from steering.spec import VECTOR_SOURCES
+
+CONCEPT_KEYS = ("name", "criterion", "instruction", "directions", "language", "description")
+DIRECTION_KEYS = ("vector", "feature", "contrast")
+DEFAULT_SAE_WIDTH = 16384
+"""Features of the default SAE (layer_20/width_16k); another SAE's width is passed as -T sae_width=N."""
+
+
+@dataclass(frozen=True)
+class Direction:
+    vector: str
+    feature: int | None = None
+    contrast: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Names the source in sample ids and on the leaderboard: ``sae-12332``, ``diff_of_means-spanish_english``."""
+        if self.feature is not None:
+            return f"{self.vector}-{self.feature}"
+        if self.contrast is not None:
+            return f"{self.vector}-{Path(self.contrast).stem}"
+        return Path(self.vector).stem
+
+
+@dataclass(frozen=True)
+class Concept:
+    name: str
+    criterion: str
+    instruction: str | None
+    directions: tuple[Direction, ...]
+    language: str | None = None
+
+
+def concepts_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PROMPTS_DIR / "concepts" / f"{name_or_path}.jsonl"
+    if not path.is_file():
+        known = sorted(p.stem for p in (PROMPTS_DIR / "concepts").glob("*.jsonl"))
+        raise ValueError(f"concept file {name_or_path!r} not found: use a JSONL path or one of {known}")
+    return path
+
+
+def load_concepts(name_or_path: str, sae_width: int = DEFAULT_SAE_WIDTH) -> list[Concept]:
+    path = concepts_path(name_or_path)
+    concepts: list[Concept] = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.strip():
+            where = f"{path}, line {number}"
+            concepts.append(_concept(line, where, sae_width))
+            if [c.name for c in concepts].count(concepts[-1].name) > 1:
+                raise ValueError(f"{where}: concept name {concepts[-1].name!r} is used twice")
+    if not concepts:
+        raise ValueError(f"{path} holds no concepts")
+    return concepts
+
+
+def _concept(line: str, where: str, sae_width: int) -> Concept:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{where}: not valid JSON ({error.msg}): {line[:80]!r}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: a concept is a JSON object, got {line[:80]!r}")
+    name = data.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_-]+", name):
+        raise ValueError(f"{where}: concept name must be lower-case letters, digits, '_' or '-', got {name!r}")
+    where = f"{where} (concept {name!r})"
+    unknown = sorted(set(data) - set(CONCEPT_KEYS))
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; valid keys are {list(CONCEPT_KEYS)}")
+    criterion, instruction = data.get("criterion"), data.get("instruction")
+    if not isinstance(criterion, str) or not criterion.strip():
+        raise ValueError(f"{where}: 'criterion' must be the judge's criterion sentence, got {criterion!r}")
+    if instruction is not None and (not isinstance(instruction, str) or not instruction.strip()):
+        raise ValueError(
+            f"{where}: 'instruction' must ask for the behaviour in words (or be null), got {instruction!r}"
+        )
+    language = data.get("language")
+    if language is not None and language not in LANGUAGES:
+        raise ValueError(f"{where}: language {language!r} cannot be measured offline; use one of {list(LANGUAGES)}")
+    directions = data.get("directions")
+    if not isinstance(directions, list) or not directions:
+        raise ValueError(f"{where}: 'directions' must be a non-empty list of direction objects")
+    parsed = tuple(_direction(item, where, sae_width) for item in directions)
+    labels = [d.label for d in parsed]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"{where}: a direction is listed twice: {labels}")
+    return Concept(name, criterion, instruction, parsed, language)
+
+
+def _direction(item: object, where: str, sae_width: int) -> Direction:
+    if not isinstance(item, dict):
+        raise ValueError(f"{where}: a direction is an object like {{'vector': 'sae', 'feature': 12332}}, got {item!r}")
+    unknown = sorted(set(item) - set(DIRECTION_KEYS))
+    if unknown:
+        raise ValueError(f"{where}: unknown direction keys {unknown}; valid keys are {list(DIRECTION_KEYS)}")
+    vector, feature, contrast = item.get("vector"), item.get("feature"), item.get("contrast")
+    if not isinstance(vector, str) or not vector:
+        raise ValueError(f"{where}: direction 'vector' must be one of {list(VECTOR_SOURCES)} or a file, got {vector!r}")
+    if vector in ("sae", "sae_ts"):
+        if isinstance(feature, bool) or not isinstance(feature, int) or not 0 <= feature < sae_width:
+            raise ValueError(
+                f"{where}: feature {feature!r} is out of range for a {sae_width}-feature SAE (0..{sae_width - 1}); "
+                "set -T sae_width=N when the provider's SAE is another width"
+            )
+    elif feature is not None:
+        raise ValueError(f"{where}: 'feature' belongs to vector 'sae' or 'sae_ts', not {vector!r}")
+    if vector == "diff_of_means":
+        if not isinstance(contrast, str) or not contrast:
+            raise ValueError(f"{where}: vector 'diff_of_means' needs a 'contrast' set (prompts/contrast name or path)")
+        try:
+            load_contrast(contrast)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
+    elif contrast is not None:
+        raise ValueError(f"{where}: 'contrast' belongs to vector 'diff_of_means', not {vector!r}")
+    if vector not in VECTOR_SOURCES:
+        if not vector.endswith((".safetensors", ".npy")) or not Path(vector).is_file():
+            raise ValueError(
+                f"{where}: vector {vector!r} is neither one of {list(VECTOR_SOURCES)} nor a .safetensors/.npy file"
+            )
+    return Direction(vector, feature, contrast)
