@@ -24,8 +24,11 @@ from evals.curves import (
     _markdown,
     _objective,
     _paired,
+    _versus,
     split_prompts,
 )
+
+VERSUS = ("prompting_heldout", "vs_prompting", "vs_prompting_low", "vs_prompting_high")
 
 
 def source_label(keys: dict) -> str:
@@ -43,7 +46,7 @@ def source_label(keys: dict) -> str:
 
 def leaderboard(table: pd.DataFrame) -> pd.DataFrame:
     """One row per (concept, source): the held-out best cell's combined score, its interval and where it is."""
-    rows = []
+    rows, chosen_rows = [], []
     rng = np.random.default_rng(0)
     for values, part in table.groupby(GROUP, dropna=False):
         keys = dict(zip(GROUP, values))
@@ -61,9 +64,12 @@ def leaderboard(table: pd.DataFrame) -> pd.DataFrame:
         method, alpha = max(picks, key=lambda cell: (picks[cell], -abs(cell[1])))
         chosen = part[(part["method"] == method) & (part["alpha"] == alpha) & part["prompt_id"].isin(report)]
         stats = _combined_cell(*_paired(chosen, name), rng)
+        chosen_rows.append(chosen)
         rows.append(
             {
                 **{key: keys[key] for key in REFERENCE},
+                # a single-criterion sweep has no concept name: its task names it
+                "concept": keys["task"] if keys["concept"] == "-" else keys["concept"],
                 "source": source_label(keys),
                 "method": "-" if method == PROMPTING else method,
                 "alpha": np.nan if method == PROMPTING else alpha,
@@ -77,6 +83,17 @@ def leaderboard(table: pd.DataFrame) -> pd.DataFrame:
     board = pd.DataFrame(rows)
     if board.empty:
         return board
+    # each steering source against prompting on the same held-out prompts: a paired bootstrap over prompts
+    versus = []
+    for i, row in board.iterrows():
+        same = (board[REFERENCE[1:]] == row[REFERENCE[1:]]).all(axis=1) & (board["task"] == row["task"])
+        asked = board.index[same & (board["source"] == "prompting")]
+        if row["source"] == "prompting" or not len(asked):
+            versus.append(dict.fromkeys(VERSUS[1:], np.nan))
+            continue
+        result = _versus(chosen_rows[i], chosen_rows[asked[0]], row["objective"], rng)
+        versus.append({key: result[key] for key in VERSUS[1:]})
+    board = pd.concat([board, pd.DataFrame(versus, index=board.index)], axis=1)
     return board.sort_values(["task", "concept", "score"], ascending=[True, True, False]).reset_index(drop=True)
 
 
@@ -88,14 +105,27 @@ def leaderboard_markdown(board: pd.DataFrame) -> str:
             f"{s:.2f} [{lo:.2f}, {hi:.2f}]" for s, lo, hi in zip(board["score"], board["ci95_low"], board["ci95_high"])
         ],
         alpha=["-" if pd.isna(a) else f"{a:g}" for a in board["alpha"]],
+        versus=[
+            "-" if pd.isna(d) else f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+            for d, lo, hi in zip(board["vs_prompting"], board["vs_prompting_low"], board["vs_prompting_high"])
+        ],
     )
     varying = [key for key in ("model", "layer", "positions", "settings") if board[key].nunique() > 1]
-    columns = ["concept", *varying, "source", "method", "alpha", "score", "n", "objective"]
+    columns = ["concept", *varying, "source", "method", "alpha", "score", "versus", "n", "objective"]
     lines = [
         "Held-out best combined score per concept and direction source: (method, alpha) picked on half the prompts, "
-        "scored on the other half, with a paired-bootstrap 95% interval; prompting is scored on the same half.",
+        "scored on the other half, with a paired-bootstrap 95% interval; prompting is scored on the same half, "
+        "and each steering source's difference from it is bootstrapped over those prompts.",
         "",
-        _markdown(shown[columns].rename(columns={"score": "score [95% CI]", "n": "n (held-out samples)"})),
+        _markdown(
+            shown[columns].rename(
+                columns={
+                    "score": "score [95% CI]",
+                    "versus": "minus prompting [95% CI]",
+                    "n": "n (held-out samples)",
+                }
+            )
+        ),
     ]
     for concept, rows in board.groupby("concept", sort=False):
         steered = rows[rows["source"] != "prompting"]
@@ -104,14 +134,15 @@ def leaderboard_markdown(board: pd.DataFrame) -> str:
             top, ref = steered.iloc[0], asked.iloc[0]
             verdict = (
                 "beats"
-                if top["ci95_low"] > ref["ci95_high"]
+                if top["vs_prompting_low"] > 0
                 else "loses to"
-                if top["ci95_high"] < ref["ci95_low"]
+                if top["vs_prompting_high"] < 0
                 else "is not distinguishable from"
             )
             lines.append(
                 f"- {concept}: the best steering source ({top['source']}, {top['score']:.2f}) {verdict} prompting "
-                f"({ref['score']:.2f}) at these intervals."
+                f"({ref['score']:.2f}): difference {top['vs_prompting']:+.2f} "
+                f"[{top['vs_prompting_low']:+.2f}, {top['vs_prompting_high']:+.2f}], paired over the held-out prompts."
             )
     return "\n".join(lines)
 

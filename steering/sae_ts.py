@@ -1,7 +1,7 @@
 """SAE-Targeted Steering (Chalnev, Siu & Conmy, arXiv 2411.02193).
 
-1. Measure what candidate directions do: steer at layer L with each unit vector (SAE decoder rows and
-   random directions), generate short continuations of neutral prompts, then encode layer L of the
+1. Measure what candidate directions do: steer at layer L with each unit vector (SAE decoder rows;
+   random directions on request), generate short continuations of neutral prompts, then encode layer L of the
    *unsteered* model over that text with the SAE. effect = mean feature activations of the steered
    text minus those of unsteered text. The vector itself is gone when the text is encoded, so the
    effect is what steering did to the text, not the SAE's reading of the added vector.
@@ -9,8 +9,10 @@
 3. For target feature weights t, the SAE-TS vector is normalize(normalize(W t) - normalize(W b)):
    the direction whose predicted effect points at t, minus the part every direction causes anyway.
 
-Scale rule (the paper's): each unit candidate is scaled until the language-model loss on reference
-text rises by ``loss_increase`` nats per token (bisection), so candidates are compared at equal harm.
+Scale rule (ours, not the authors'): each unit candidate is scaled until the language-model loss on
+reference text rises by ``loss_increase`` nats per token (bisection), so candidates are compared at equal
+harm. The authors raise the scale on a grid until the loss on a code-and-web corpus exceeds an absolute
+4.0 nats (gemma-2-2b); README lists every point where this module departs from their code.
 
 python -m steering.sae_ts fit --model google/gemma-2-2b-it --layer 20
 """

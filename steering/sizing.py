@@ -81,4 +81,6 @@ def choose_batch_size(model: Any, max_tokens: int, prompt_tokens: int = 128) -> 
     if model.device.type != "cuda":
         return CPU_BATCH_SIZE
     free, _ = torch.cuda.mem_get_info(model.device)
+    # memory PyTorch's allocator holds from the previous batch is free to this one
+    free += torch.cuda.memory_reserved(model.device) - torch.cuda.memory_allocated(model.device)
     return cuda_batch_size(free, ModelShape.from_config(model.config), prompt_tokens, max_tokens, model.dtype.itemsize)
