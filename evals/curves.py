@@ -169,7 +169,8 @@ def load_table(paths: Sequence[str | Path], report: dict[str, list[str]] | None 
             "task": df["task"],
             "concept": df.get("metadata_concept", pd.Series("-", index=df.index)).fillna("-"),
             "model": df["model"],
-            "feature": df.get("metadata_feature", pd.Series(np.nan, index=df.index)),
+            # weighted SAE-TS targets ("8392:0.5,15769:0.5") stand where a single feature would
+            "feature": _features(df),
             "sae": args.apply(_sae_name, defaults=defaults),
             "layer": args.apply(lambda a: a.get("layer", defaults["layer"])),
             "positions": args.apply(lambda a: a.get("positions", defaults["positions"])),
@@ -211,6 +212,23 @@ def load_table(paths: Sequence[str | Path], report: dict[str, list[str]] | None 
             f"e.g. {report['failed_samples'][:3]}"
         )
     return table.sort_values([*GROUP, "method", "alpha", "prompt_id", "epoch"]).reset_index(drop=True)
+
+
+def _features(df: pd.DataFrame) -> pd.Series:
+    feature = df.get("metadata_feature", pd.Series(np.nan, index=df.index))
+    if "metadata_targets" not in df:
+        return feature
+    # one type per column, so the table still sorts: feature ids become their labels too
+    labels = feature.map(lambda f: f if pd.isna(f) else str(int(f))).astype(object)
+    return labels.where(df["metadata_targets"].isna(), df["metadata_targets"])
+
+
+def _feature_label(feature: object) -> str:
+    return feature if isinstance(feature, str) else str(int(feature))
+
+
+def _weighted(feature: object) -> bool:
+    return isinstance(feature, str) and ":" in feature
 
 
 def _failures(df: pd.DataFrame) -> pd.Series:
@@ -505,7 +523,9 @@ def _source(keys: tuple) -> str:
         source = "prompting reference (unsteered, the behaviour asked for in words)"
     elif vector in ("sae", "sae_ts") and pd.notna(feature):
         kind = "SAE feature" if vector == "sae" else "SAE-TS vector for feature"
-        source = f"{kind} {int(feature)} of {sae}"
+        if _weighted(feature):
+            kind = "SAE-TS vector for the weighted targets"
+        source = f"{kind} {_feature_label(feature)} of {sae}"
     else:
         source = f"vector {vector}"
     where = f"layer {layer}" + ("" if positions == "all" else f", {positions} positions")
@@ -533,7 +553,7 @@ def _draw(
 
 def _slug_for(keys: tuple, *extra: object) -> str:
     task, concept, model, sae, layer, positions, feature, vector, settings = keys
-    parts = [task, concept, model, vector, *([int(feature)] if pd.notna(feature) else []), settings, *extra]
+    parts = [task, concept, model, vector, *([_feature_label(feature)] if pd.notna(feature) else []), settings, *extra]
     return _slug(*(p for p in parts if p != "-"))
 
 

@@ -55,6 +55,7 @@ def sweep_dataset(
     vectors: list[str] | None = None,
     name: str = "sweep",
     instruction: str | None = None,
+    targets: str | None = None,
 ) -> MemoryDataset:
     """Short ids that sort by alpha and show it first (``03:+40/add/p00``; the vector last when several),
     stable across runs so a resumed or retried run lines samples up; alpha, method, feature, vector as metadata.
@@ -62,8 +63,12 @@ def sweep_dataset(
     With an ``instruction`` each prompt is also run unsteered with the instruction appended
     (``P:prompting/p00``): the prompting reference every steering curve is read against.
     """
+    extra = {"targets": targets} if targets else None
     return MemoryDataset(
-        [*steering_samples(prompts, alphas, methods, feature, vectors), *prompting_samples(prompts, instruction)],
+        [
+            *steering_samples(prompts, alphas, methods, feature, vectors, extra=extra),
+            *prompting_samples(prompts, instruction),
+        ],
         name=name,
     )
 

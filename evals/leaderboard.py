@@ -37,6 +37,8 @@ def source_label(keys: dict) -> str:
         return "prompting"
     if vector == "sae" and pd.notna(feature):
         return f"SAE feature {int(feature)}"
+    if vector == "sae_ts" and isinstance(feature, str) and ":" in feature:
+        return f"SAE-TS vector (targets {feature})"
     if vector == "sae_ts" and pd.notna(feature):
         return f"SAE-TS vector (feature {int(feature)})"
     if vector == "diff_of_means":

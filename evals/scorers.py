@@ -34,12 +34,12 @@ from evals.judge import Grade, criteria, judge_messages, parse_grade
 from evals.metrics import coherence_report, french_report, language_report
 
 DEFAULT_GRADER = "openai/gpt-4o-mini"
-# graders that support structured output (OpenAI and others) return exactly this object;
-# the rest ignore the schema and answer in text, parsed by the same strict rule
 # the sweep task turns adaptive concurrency off for the steered model, and a role model inherits that:
 # judges get it back here, with room to grow to two calls for each sample a GPU batch holds in flight
 # (backing off on rate limits as Inspect's controller does); an explicit --max-connections overrides it
 JUDGE_CONNECTIONS = AdaptiveConcurrency(min=10, start=32, max=512)
+# graders that support structured output (OpenAI and others) return exactly this object;
+# the rest ignore the schema and answer in text, parsed by the same strict rule
 JUDGE_CONFIG = GenerateConfig(
     temperature=0.0,
     response_schema=ResponseSchema(name="grade", json_schema=json_schema(Grade), strict=True),

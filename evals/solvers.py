@@ -10,7 +10,7 @@ from inspect_ai.model import CachePolicy, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from evals.dataset import PROMPTING
-from steering.spec import VECTOR_SOURCES, SteeringSpec
+from steering.spec import VECTOR_SOURCES, SteeringSpec, parse_targets
 
 
 def _fingerprint(path: str) -> str:
@@ -52,6 +52,7 @@ def steer(normalize: bool = False, cache: bool = True) -> Solver:
             vector=meta.get("vector", "sae"),
             normalize=normalize,
             contrast=meta.get("contrast"),
+            targets=parse_targets(meta["targets"]) if meta.get("targets") else None,
         )
         policy = CachePolicy(expiry=None, scopes=cache_scopes(get_model().model_args, spec.vector)) if cache else False
         return await generate(state, extra_body={"steering": spec.to_dict()}, cache=policy)

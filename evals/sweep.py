@@ -22,6 +22,7 @@ from evals.dataset import load_prompts, sweep_dataset
 from evals.judge import template_digest
 from evals.scorers import behavior, coherence, fluency, unsteered_logprob
 from evals.solvers import steer
+from steering.spec import parse_targets, targets_label
 
 
 def sweep_task(
@@ -53,10 +54,18 @@ def sweep_task(
     """
     if not isinstance(criterion, str) or not criterion.strip():
         raise ValueError(f"criterion must be a sentence the judge grades against, got {criterion!r}")
-    feature = None if feature is None else parse_int(feature, "feature")
     vectors = parse_vectors(vector)
+    targets = None
+    if isinstance(feature, str) and (":" in feature or feature.strip().startswith("{")):
+        # SAE-TS's weighted targets, e.g. the authors' French: -T feature=8392:0.5,15769:0.5
+        targets = targets_label(parse_targets(feature))
+        if vectors != ["sae_ts"]:
+            raise ValueError(f"weighted targets (feature={feature}) work with vector=sae_ts alone, got {vectors}")
+        feature = None
+    else:
+        feature = None if feature is None else parse_int(feature, "feature")
     for needs_feature in {"sae", "sae_ts"} & set(vectors):
-        if feature is None:
+        if feature is None and targets is None:
             raise ValueError(f"vector={needs_feature!r} needs a feature id (e.g. -T feature=12332)")
     normalize, judge, cache, prompting = (
         parse_bool(v, n)
@@ -87,6 +96,7 @@ def sweep_task(
             vectors,
             name,
             instruction=instruction if prompting else None,
+            targets=targets,
         ),
         solver=steer(normalize=normalize, cache=cache),
         scorer=scorers,
@@ -94,6 +104,7 @@ def sweep_task(
         metadata={
             "criterion": criterion,
             "feature": feature,
+            "targets": targets,
             "vectors": vectors,
             "normalize": normalize,
             "judge_template": template_digest() if judge else None,

@@ -9,10 +9,11 @@
 3. For target feature weights t, the SAE-TS vector is normalize(normalize(W t) - normalize(W b)):
    the direction whose predicted effect points at t, minus the part every direction causes anyway.
 
-Scale rule (ours, not the authors'): each unit candidate is scaled until the language-model loss on
-reference text rises by ``loss_increase`` nats per token (bisection), so candidates are compared at equal
-harm. The authors raise the scale on a grid until the loss on a code-and-web corpus exceeds an absolute
-4.0 nats (gemma-2-2b); README lists every point where this module departs from their code.
+Scale rule: candidates are compared at equal harm. By default the authors' rule: raise the scale on the
+grid 0, 20, ..., 200 until the loss on 32-token corpus chunks exceeds an absolute ``target_loss`` (4.0 nats
+for gemma-2-2b), interpolating between the last two points. ``scale_rule="loss_increase"`` is ours:
+bisection until the loss on reference sentences rises by ``loss_increase`` nats. README lists every point
+where this module departs from the authors' code.
 
 python -m steering.sae_ts fit --model google/gemma-2-2b-it --layer 20
 """
@@ -45,6 +46,12 @@ SAMPLING = {
     # this project's first setting, nearly greedy: each effect all-or-nothing and noisier
     "nearly_greedy": {"temperature": 1.0, "top_k": 50, "top_p": 0.3},
 }
+SCALE_RULES = ("reference", "loss_increase")
+"""``reference``: the authors' grid + interpolation to an absolute loss on 32-token corpus chunks;
+``loss_increase``: ours, bisection to a rise over the unsteered loss on the reference sentences."""
+REFERENCE_GRID = tuple(range(0, 220, 20))
+CORPUS_FILE = PROMPTS_DIR / "sae_ts" / "corpus.txt"
+"""A small mixed prose-and-code default; the authors used 2 x 64 chunks of a code-and-web corpus."""
 CANDIDATES_PER_DIMENSION = 4
 """Default candidates: 4 x d_model decoder rows. With fewer candidates than dimensions every fitted column
 lies in their span (tests/test_sae_ts.py: the span test), so the fit is refused below d_model."""
@@ -62,10 +69,20 @@ class MeasureConfig:
     seed: int = 0
     sampling: str = "reference"
     """How continuations are sampled when effects are measured: a key of ``SAMPLING``."""
+    scale_rule: str = "reference"
+    target_loss: float = 4.0
+    """The reference rule's absolute loss (nats/token): the authors' 4.0 for gemma-2-2b, 3.5 for 9b."""
+    corpus: str | None = None
+    """Text file cut into 32-token chunks for the reference rule (default prompts/sae_ts/corpus.txt)."""
+    corpus_chunks: int = 128
 
     def __post_init__(self) -> None:
         if self.sampling not in SAMPLING:
             raise ValueError(f"unknown sampling {self.sampling!r}: use one of {list(SAMPLING)}")
+        if self.scale_rule not in SCALE_RULES:
+            raise ValueError(f"unknown scale rule {self.scale_rule!r}: use one of {list(SCALE_RULES)}")
+        if self.corpus is not None and not Path(self.corpus).is_file():
+            raise ValueError(f"corpus {self.corpus!r} does not exist (a text file for the reference scale rule)")
 
 
 def check_candidates(n_candidates: int, d_model: int) -> None:
@@ -136,6 +153,33 @@ def reference_loss(model: Any, batch: Any, layer: int, direction: Tensor | None,
     return float(losses[mask].mean())
 
 
+def grid_scale(loss_at: Any, grid: tuple[float, ...], target: float) -> float:
+    """The authors' rule: raise the scale along ``grid`` until the loss exceeds ``target``, then
+    interpolate linearly between the last two points (extrapolating if the grid ends first)."""
+    losses: list[float] = []
+    for scale in grid:
+        losses.append(loss_at(scale))
+        if losses[-1] > target:
+            break
+    if len(losses) < 2:
+        raise ValueError(
+            f"the loss at scale {grid[0]} ({losses[0]:.3f}) already exceeds the target {target}: "
+            "raise --target-loss above the unsteered loss on the corpus"
+        )
+    (x1, x2), (y1, y2) = grid[len(losses) - 2 : len(losses)], losses[-2:]
+    return x2 if y2 == y1 else x1 + (target - y1) * (x2 - x1) / (y2 - y1)
+
+
+def corpus_chunks(tokenizer: Any, path: str | Path | None, n_chunks: int, length: int = 32) -> dict[str, Tensor]:
+    """Consecutive ``length``-token chunks of a text file (no padding), at most ``n_chunks``."""
+    ids = tokenizer(Path(path or CORPUS_FILE).read_text(), add_special_tokens=False)["input_ids"]
+    chunks = [ids[i : i + length] for i in range(0, len(ids) - length + 1, length)][:n_chunks]
+    if not chunks:
+        raise ValueError(f"the corpus {path or CORPUS_FILE} is shorter than one {length}-token chunk")
+    input_ids = torch.tensor(chunks)
+    return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+
+
 def loss_matched_scale(
     model: Any, batch: Any, layer: int, direction: Tensor, base_loss: float, increase: float, max_scale: float
 ) -> float:
@@ -194,6 +238,9 @@ class EffectMeter:
         self.params = GenerationParams(max_new_tokens=config.max_new_tokens, **SAMPLING[config.sampling])
         self.baseline = self._activations(None)
         self.max_scale = 4 * self._mean_token_norm()
+        if config.scale_rule == "reference":
+            chunks = corpus_chunks(tokenizer, config.corpus, config.corpus_chunks)
+            self.corpus = {k: v.to(model.device) for k, v in chunks.items()}
 
     def _mean_token_norm(self) -> float:
         with torch.no_grad(), recording(self.model, self.config.layer) as seen:
@@ -211,6 +258,13 @@ class EffectMeter:
         )
 
     def scale_for(self, unit: Tensor) -> float:
+        if self.config.scale_rule == "reference":
+            layer = self.config.layer
+            return grid_scale(
+                lambda scale: reference_loss(self.model, self.corpus, layer, unit, scale),
+                REFERENCE_GRID,
+                self.config.target_loss,
+            )
         return loss_matched_scale(
             self.model,
             self.reference,
@@ -365,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
     fit_cmd.add_argument("--n-features", type=int, default=None, help="decoder-row candidates (default 4 x d_model)")
     fit_cmd.add_argument("--n-random", type=int, default=MeasureConfig.n_random, help="random candidates (default 0)")
     fit_cmd.add_argument("--sampling", choices=list(SAMPLING), default=MeasureConfig.sampling)
+    fit_cmd.add_argument("--scale-rule", choices=list(SCALE_RULES), default=MeasureConfig.scale_rule)
+    fit_cmd.add_argument("--target-loss", type=float, default=MeasureConfig.target_loss, help="reference rule (nats)")
+    fit_cmd.add_argument("--corpus", default=None, help="text file for the reference rule (default: a small one)")
     fit_cmd.add_argument("--max-new-tokens", type=int, default=MeasureConfig.max_new_tokens)
     fit_cmd.add_argument("--loss-increase", type=float, default=MeasureConfig.loss_increase)
     fit_cmd.add_argument("--device", default=None)
@@ -377,7 +434,15 @@ def main(argv: list[str] | None = None) -> int:
         else SaeRef(args.sae_id or f"layer_{args.layer}/width_16k/canonical", args.sae_release)
     )
     config = MeasureConfig(
-        args.layer, args.n_features, args.n_random, args.max_new_tokens, args.loss_increase, sampling=args.sampling
+        args.layer,
+        args.n_features,
+        args.n_random,
+        args.max_new_tokens,
+        args.loss_increase,
+        sampling=args.sampling,
+        scale_rule=args.scale_rule,
+        target_loss=args.target_loss,
+        corpus=args.corpus,
     )
     result = fit(args.model, sae_ref, config, args.device, args.dtype, Path(args.out) if args.out else None)
     print(

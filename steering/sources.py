@@ -57,6 +57,8 @@ class DirectionSource:
         self._lock = threading.RLock()
 
     def _key(self, spec: SteeringSpec) -> tuple:
+        if spec.targets is not None:
+            return (spec.vector, spec.targets, spec.normalize)
         if spec.vector == "diff_of_means":
             return (spec.vector, spec.contrast or self.contrast, spec.normalize)
         return (spec.vector, spec.feature if spec.vector in ("sae", "sae_ts") else None, spec.normalize)
@@ -93,8 +95,8 @@ class DirectionSource:
             self._cache[("sae", feature, True)] = row / row.norm()
         del sae  # the encoder and the other decoder rows are not kept
 
-    def _sae_ts_vector(self, feature: int) -> Tensor:
-        """The SAE-TS vector (unit norm) targeting one feature, from a fitted effect approximator."""
+    def _sae_ts_vector(self, targets: tuple[tuple[int, float], ...]) -> Tensor:
+        """The SAE-TS vector (unit norm) for target weights over features (one feature: weight 1)."""
         from steering.sae_ts import Approximator, approximator_path
 
         path = Path(self.sae_ts) if self.sae_ts else approximator_path(self.model_name, self.sae, self.layer)
@@ -106,9 +108,10 @@ class DirectionSource:
             )
         approximator = Approximator.load(path)
         d_sae = approximator.b.shape[0]
-        check_feature(feature, d_sae, f"the SAE-TS approximator {path.name}")
         target = torch.zeros(d_sae)
-        target[feature] = 1.0
+        for feature, weight in targets:
+            check_feature(feature, d_sae, f"the SAE-TS approximator {path.name}")
+            target[feature] = weight
         return approximator.targeted_vector(target)
 
     def _resolve_one(self, spec: SteeringSpec) -> Tensor:
@@ -122,7 +125,7 @@ class DirectionSource:
                 positive, negative = load_contrast(spec.contrast or self.contrast)
                 vector = diff_of_means(self.model, self.tokenizer, self.layer, positive, negative).cpu()
             elif spec.vector == "sae_ts":
-                vector = self._sae_ts_vector(spec.feature)
+                vector = self._sae_ts_vector(spec.targets or ((spec.feature, 1.0),))
             else:
                 vector = load_vector_file(spec.vector)
             if vector.shape[0] != self.model.config.hidden_size:

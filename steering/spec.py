@@ -6,6 +6,7 @@ Inspect's cache key: a typo must fail loudly, not silently generate unsteered te
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -25,6 +26,8 @@ class SteeringSpec:
     normalize: bool = False
     contrast: str | None = None
     """The contrast set of a diff_of_means vector (a name in prompts/contrast or a path); None: the provider's."""
+    targets: tuple[tuple[int, float], ...] | None = None
+    """Weighted SAE-TS targets ((feature, weight), ...), in place of one ``feature`` (vector sae_ts only)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float) or not math.isfinite(self.alpha):
@@ -32,7 +35,11 @@ class SteeringSpec:
         get_method(self.method)
         if self.feature is not None and (isinstance(self.feature, bool) or not isinstance(self.feature, int)):
             raise ValueError(f"steering feature must be an integer SAE feature id, got {self.feature!r}")
-        if self.vector in ("sae", "sae_ts") and self.feature is None:
+        if self.targets is not None:
+            object.__setattr__(self, "targets", check_targets(self.targets))
+            if self.vector != "sae_ts" or self.feature is not None:
+                raise ValueError("weighted targets work with vector='sae_ts' alone, in place of a single feature")
+        elif self.vector in ("sae", "sae_ts") and self.feature is None:
             raise ValueError(f"vector={self.vector!r} needs a feature id")
         if not isinstance(self.vector, str) or not self.vector:
             raise ValueError(
@@ -46,8 +53,11 @@ class SteeringSpec:
     def to_dict(self) -> dict[str, Any]:
         # the contrast key only when set: logged specs and cache keys of earlier runs stay the same
         data = asdict(self)
-        if data["contrast"] is None:
-            del data["contrast"]
+        for key in ("contrast", "targets"):
+            if data[key] is None:
+                del data[key]
+        if "targets" in data:
+            data["targets"] = [list(pair) for pair in self.targets]
         return data
 
     @classmethod
@@ -60,7 +70,50 @@ class SteeringSpec:
             raise ValueError(f"unknown steering keys {unknown}: valid keys are {sorted(known)}")
         if "alpha" not in data:
             raise ValueError("steering needs an alpha")
+        if data.get("targets") is not None:
+            data = {**data, "targets": check_targets(data["targets"])}
         return cls(**data)
+
+
+def check_targets(targets: object) -> tuple[tuple[int, float], ...]:
+    """((feature, weight), ...) with integer features, finite non-zero weights and no feature twice."""
+    try:
+        pairs = tuple((feature, weight) for feature, weight in targets)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ValueError(f"targets must be (feature, weight) pairs, got {targets!r}") from None
+    if not pairs:
+        raise ValueError("targets are empty: give at least one feature:weight pair")
+    for feature, weight in pairs:
+        if isinstance(feature, bool) or not isinstance(feature, int) or feature < 0:
+            raise ValueError(f"target feature must be a non-negative integer, got {feature!r}")
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or not weight:
+            raise ValueError(f"target weight of feature {feature} must be a finite non-zero number, got {weight!r}")
+    features = [feature for feature, _ in pairs]
+    if len(set(features)) != len(features):
+        raise ValueError(f"a target feature is listed twice: {features}")
+    return tuple((int(feature), float(weight)) for feature, weight in pairs)
+
+
+def parse_targets(text: str) -> tuple[tuple[int, float], ...]:
+    """``"8392:0.5,15769:0.5"`` (or a JSON object ``{"8392": 0.5, ...}``) -> ((8392, 0.5), (15769, 0.5))."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            return check_targets([(int(k), v) for k, v in json.loads(text).items()])
+        except (json.JSONDecodeError, ValueError, AttributeError) as error:
+            raise ValueError(f"weighted targets {text!r} are not a JSON object of feature: weight ({error})") from None
+    pairs = []
+    for item in text.split(","):
+        feature, _, weight = item.partition(":")
+        try:
+            pairs.append((int(feature), float(weight)))
+        except ValueError:
+            raise ValueError(f"weighted target {item!r} is not feature:weight (e.g. 8392:0.5,15769:0.5)") from None
+    return check_targets(pairs)
+
+
+def targets_label(targets: tuple[tuple[int, float], ...]) -> str:
+    return ",".join(f"{feature}:{weight:g}" for feature, weight in targets)
 
 
 def spec_from_extra_body(extra_body: dict[str, Any] | None) -> SteeringSpec | None:

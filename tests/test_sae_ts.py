@@ -9,13 +9,16 @@ from inspect_ai import eval as inspect_eval
 from evals.french import french
 from steering.directions import SaeRef
 from steering.sae_ts import (
+    REFERENCE_GRID,
     SAMPLING,
     Approximator,
     EffectMeter,
     MeasureConfig,
     candidate_directions,
     check_candidates,
+    corpus_chunks,
     fit_approximator,
+    grid_scale,
     main,
     measure_effects,
     reference_loss,
@@ -25,7 +28,13 @@ from steering.sae_ts import (
 # the random tiny model sits at chance loss, so a small loss increase is the only reachable target; the
 # figures README quotes were measured with the nearly greedy sampling these tests keep
 CONFIG = MeasureConfig(
-    layer=2, n_features=96, n_random=96, max_new_tokens=16, loss_increase=0.05, sampling="nearly_greedy"
+    layer=2,
+    n_features=96,
+    n_random=96,
+    max_new_tokens=16,
+    loss_increase=0.05,
+    sampling="nearly_greedy",
+    scale_rule="loss_increase",
 )
 TARGETS = [5, 17, 42, 100, 200]
 
@@ -101,7 +110,7 @@ def test_measurement_resumes_from_its_checkpoint(measured, tmp_path, monkeypatch
 def test_fit_command_saves_an_approximator(tiny_model_dir, tiny_sae_dir, tmp_path, capsys):
     out = tmp_path / "fit.safetensors"
     args = ["fit", "--model", str(tiny_model_dir), "--layer", "2", "--sae", str(tiny_sae_dir)]
-    args += ["--n-random", "0", "--max-new-tokens", "8", "--loss-increase", "0.05"]
+    args += ["--n-random", "0", "--max-new-tokens", "8", "--loss-increase", "0.05", "--scale-rule", "loss_increase"]
     with pytest.raises(ValueError, match="48 candidate directions for a 64-dimensional residual stream"):
         main([*args, "--n-features", "48", "--out", str(out)])
     assert main([*args, "--n-features", "72", "--out", str(out)]) == 0
@@ -219,3 +228,98 @@ def test_default_candidates_scale_with_the_model(tiny_sae):
     directions, labels = candidate_directions(tiny_sae, MeasureConfig(layer=2))
     # 4 x d_model = 256 decoder rows (all of the tiny SAE's 256), no random vectors
     assert directions.shape == (256, 64) and all(label.startswith("feature:") for label in labels)
+
+
+def test_the_grid_rule_interpolates_between_the_last_two_scales_as_the_authors_do():
+    # loss 2 + s/50 crosses 4.0 between 100 (4.0, not above) and 120 (4.4): interpolated to exactly 100
+    assert grid_scale(lambda s: 2 + s / 50, REFERENCE_GRID, 4.0) == pytest.approx(100.0)
+    assert grid_scale(lambda s: 2 + s / 45, REFERENCE_GRID, 4.0) == pytest.approx(90.0)
+    # never above the target on the grid: extrapolated from the last two points (180, 1.18) and (200, 1.2)
+    assert grid_scale(lambda s: 1 + s / 1000, REFERENCE_GRID, 4.0) == pytest.approx(3000.0)
+    with pytest.raises(ValueError, match=r"the loss at scale 0 \(6.000\) already exceeds the target 4.0"):
+        grid_scale(lambda s: 6.0, REFERENCE_GRID, 4.0)
+
+
+def test_the_reference_scale_rule_on_the_tiny_fixture_equals_a_hand_computation(tiny, tiny_sae):
+    model, tokenizer = tiny
+    chunks = corpus_chunks(tokenizer, None, 128)
+    assert chunks["input_ids"].shape[1] == 32 and bool(chunks["attention_mask"].all())
+    base = reference_loss(model, chunks, 2, None, 0.0)
+    # the random model sits near chance (ln 400 = 5.99): minus feature 5's row raises the loss by ~0.05
+    config = MeasureConfig(layer=2, n_features=64, max_new_tokens=4, target_loss=base + 0.04)
+    meter = EffectMeter(model, tokenizer, tiny_sae, config)
+    unit = torch.nn.functional.normalize(-tiny_sae.W_dec[5].detach().float(), dim=0)
+    losses = []
+    for scale in REFERENCE_GRID:  # by hand: up the grid until the loss passes the absolute target
+        losses.append(reference_loss(model, chunks, 2, unit, scale))
+        if losses[-1] > config.target_loss:
+            break
+    (x1, x2), (y1, y2) = REFERENCE_GRID[len(losses) - 2 : len(losses)], losses[-2:]
+    expected = x1 + (config.target_loss - y1) * (x2 - x1) / (y2 - y1)
+    assert meter.scale_for(unit) == pytest.approx(expected)
+    assert len(losses) >= 2 and x1 <= expected <= x2
+
+
+def test_weighted_targets_are_the_weighted_sum_of_one_hot_targets_before_normalising(
+    fitted, tiny, tiny_sae_dir, tmp_path
+):
+    from steering.directions import SaeRef
+    from steering.sources import DirectionSource
+    from steering.spec import SteeringSpec, parse_targets
+
+    path = tmp_path / "fit.safetensors"
+    fitted.approximator.save(path)
+    model, tokenizer = tiny
+    source = DirectionSource(model, tokenizer, 2, SaeRef(str(tiny_sae_dir), release=None), sae_ts=str(path))
+    targets = parse_targets("5:0.5,17:0.5")
+    assert targets == parse_targets('{"5": 0.5, "17": 0.5}') == ((5, 0.5), (17, 0.5))
+    (weighted,) = source.resolve([SteeringSpec(1.0, vector="sae_ts", targets=targets)])
+    W, b = fitted.approximator.W, fitted.approximator.b
+    one_hot = torch.eye(W.shape[1])
+    toward = 0.5 * (W @ one_hot[5]) + 0.5 * (W @ one_hot[17])
+    expected = torch.nn.functional.normalize(toward, dim=0) - torch.nn.functional.normalize(W @ b, dim=0)
+    torch.testing.assert_close(weighted, torch.nn.functional.normalize(expected, dim=0))
+    (single,) = source.resolve([SteeringSpec(1.0, feature=5, vector="sae_ts")])
+    assert not torch.allclose(weighted, single)
+    with pytest.raises(ValueError, match="feature 999 is out of range"):
+        source.resolve([SteeringSpec(1.0, vector="sae_ts", targets=((999, 1.0),))])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("5:x", r"weighted target '5:x' is not feature:weight"),
+        ("5:0.5,5:0.5", r"a target feature is listed twice: \[5, 5\]"),
+        ("5:0", r"target weight of feature 5 must be a finite non-zero number"),
+        ("-1:1", r"target feature must be a non-negative integer"),
+    ],
+)
+def test_bad_weighted_targets_are_named(text, message):
+    from steering.spec import parse_targets
+
+    with pytest.raises(ValueError, match=message):
+        parse_targets(text)
+
+
+def test_weighted_targets_run_through_the_task_arguments(fitted, tiny_model_dir, tiny_sae_dir, tmp_path):
+    from evals.curves import write_outputs
+
+    path = tmp_path / "fit.safetensors"
+    fitted.approximator.save(path)
+    with pytest.raises(ValueError, match=r"weighted targets \(feature=5:0.5,17:0.5\) work with vector=sae_ts alone"):
+        french(vector="sae", feature="5:0.5,17:0.5")
+    (log,) = inspect_eval(
+        french(vector="sae_ts", feature="5:0.5,17:0.5", alphas=[0, 40], methods="add", n_prompts=2, max_tokens=6,
+               judge=False, prompting=False),
+        model=f"steered/{tiny_model_dir}",
+        model_args={"sae": str(tiny_sae_dir), "layer": 2, "sae_ts": str(path)},
+        log_dir=str(tmp_path / "logs"),
+        display="none",
+    )  # fmt: skip
+    assert log.status == "success", log.error
+    for sample in log.samples:
+        (call,) = [e.call for e in sample.events if e.event == "model"]
+        assert call.request["steering"]["targets"] == [[5, 0.5], [17, 0.5]]
+        assert call.request["steering"]["feature"] is None
+    summary = write_outputs([tmp_path / "logs"], tmp_path / "curves")["summary"]
+    assert set(summary["feature"]) == {"5:0.5,17:0.5"}
