@@ -169,7 +169,7 @@ def plot_leaderboard(board: pd.DataFrame, out: Path) -> Plot | None:
     sources = list(dict.fromkeys(board["bar"]))
     palette = dict(zip(sources, sns.color_palette(n_colors=len(sources))))
     width = 0.8 / len(sources)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.8 * len(concepts) + 3), 4.5), dpi=100)
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.8 * len(concepts) + 4), 4.5), dpi=100, layout="constrained")
     for i, source in enumerate(sources):
         rows = board[board["bar"] == source].drop_duplicates("concept").set_index("concept").reindex(concepts)
         x = np.arange(len(concepts)) + (i - (len(sources) - 1) / 2) * width
@@ -179,8 +179,7 @@ def plot_leaderboard(board: pd.DataFrame, out: Path) -> Plot | None:
     ax.set_xticks(np.arange(len(concepts)), concepts)
     ax.set_ylabel("held-out best combined score (0-1)")
     ax.set_title(f"Steering vs prompting, per concept ({board['objective'].iloc[0]}; bars: 95% interval)", fontsize=10)
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.tight_layout()
+    fig.legend(fontsize=8, loc="outside right center")
     path = out / "leaderboard.png"
     fig.savefig(path)
     clipped = _clipped_texts(fig)
