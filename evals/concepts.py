@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.metrics import LANGUAGES
-from steering import PROMPTS_DIR
+from steering import shipped_file
 from steering.sources import load_contrast
 from steering.spec import VECTOR_SOURCES
 
@@ -54,18 +54,8 @@ class Concept:
     language: str | None = None
 
 
-def concepts_path(name_or_path: str) -> Path:
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = PROMPTS_DIR / "concepts" / f"{name_or_path}.jsonl"
-    if not path.is_file():
-        known = sorted(p.stem for p in (PROMPTS_DIR / "concepts").glob("*.jsonl"))
-        raise ValueError(f"concept file {name_or_path!r} not found: use a JSONL path or one of {known}")
-    return path
-
-
 def load_concepts(name_or_path: str, sae_width: int = DEFAULT_SAE_WIDTH) -> list[Concept]:
-    path = concepts_path(name_or_path)
+    path = shipped_file(name_or_path, "concepts", ".jsonl", "concept file")
     concepts: list[Concept] = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if line.strip():

@@ -18,6 +18,7 @@ from evals.curves import (
     GROUP,
     PROMPTING,
     REFERENCE,
+    VERSUS,
     Plot,
     _clipped_texts,
     _combined_cell,
@@ -27,8 +28,6 @@ from evals.curves import (
     _versus,
     split_prompts,
 )
-
-VERSUS = ("prompting_heldout", "vs_prompting", "vs_prompting_low", "vs_prompting_high")
 
 
 def source_label(keys: dict) -> str:

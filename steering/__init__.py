@@ -14,3 +14,14 @@ def _prompts_dir() -> Path:
 
 PROMPTS_DIR = _prompts_dir()
 """Prompts, judge templates and contrast sets."""
+
+
+def shipped_file(name_or_path: str, folder: str, suffix: str, what: str) -> Path:
+    """``prompts/<folder>/<name><suffix>`` for a bare name, else the path; an error lists the shipped names."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PROMPTS_DIR / folder / f"{name_or_path}{suffix}"
+    if not path.is_file():
+        known = sorted(p.stem for p in (PROMPTS_DIR / folder).glob(f"*{suffix}"))
+        raise ValueError(f"{what} {name_or_path!r} not found: use a {suffix[1:].upper()} path or one of {known}")
+    return path

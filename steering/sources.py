@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from steering import PROMPTS_DIR
+from steering import shipped_file
 from steering.directions import (
     SaeRef,
     check_feature,
@@ -25,13 +25,7 @@ from steering.spec import SteeringSpec
 
 def load_contrast(name_or_path: str) -> tuple[list[str], list[str]]:
     """A contrast set: ``prompts/contrast/<name>.json`` or a path, with "positive" and "negative" lists."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = PROMPTS_DIR / "contrast" / f"{name_or_path}.json"
-    if not path.is_file():
-        known = sorted(p.stem for p in (PROMPTS_DIR / "contrast").glob("*.json"))
-        raise ValueError(f"contrast set {name_or_path!r} not found: use a JSON file or one of {known}")
-    data = json.loads(path.read_text())
+    data = json.loads(shipped_file(name_or_path, "contrast", ".json", "contrast set").read_text())
     return list(data["positive"]), list(data["negative"])
 
 

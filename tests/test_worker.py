@@ -119,16 +119,22 @@ def test_bad_batch_wait_is_rejected(wait):
         ProviderArgs.parse({"batch_wait": wait})
 
 
+class Gated(Recorder):
+    """A recorder whose batches wait for ``gate``: later jobs pile up in the worker's window meanwhile."""
+
+    def __init__(self, gate: threading.Event):
+        super().__init__()
+        self.gate = gate
+
+    def __call__(self, key, jobs, interrupt):
+        self.gate.wait(5)
+        super().__call__(key, jobs, interrupt)
+
+
 def test_a_batch_is_the_oldest_job_and_the_nearest_in_size_of_its_key():
     """Jobs waiting together are grouped by size (prompt length): less padding, and the oldest always goes."""
     gate = threading.Event()
-
-    class Gated(Recorder):
-        def __call__(self, key, jobs, interrupt):
-            gate.wait(5)
-            super().__call__(key, jobs, interrupt)
-
-    runner = Gated()
+    runner = Gated(gate)
     worker = BatchWorker(runner, batch_size=3, batch_wait=0.0)
     blocker = worker.submit(0, key="k", size=0)
     time.sleep(0.2)  # the blocker's batch is running; the rest wait in the window
@@ -145,13 +151,7 @@ def test_a_batch_is_the_oldest_job_and_the_nearest_in_size_of_its_key():
 
 def test_a_job_waiting_in_the_window_can_still_be_cancelled_and_is_never_run():
     gate = threading.Event()
-
-    class Gated(Recorder):
-        def __call__(self, key, jobs, interrupt):
-            gate.wait(5)
-            super().__call__(key, jobs, interrupt)
-
-    runner = Gated()
+    runner = Gated(gate)
     worker = BatchWorker(runner, batch_size=2, batch_wait=0.0)
     worker.submit(0, key="k")
     time.sleep(0.2)
@@ -166,13 +166,7 @@ def test_a_job_waiting_in_the_window_can_still_be_cancelled_and_is_never_run():
 
 def test_stopping_fails_the_jobs_still_in_the_window():
     gate = threading.Event()
-
-    class Gated(Recorder):
-        def __call__(self, key, jobs, interrupt):
-            gate.wait(5)
-            super().__call__(key, jobs, interrupt)
-
-    worker = BatchWorker(Gated(), batch_size=1, batch_wait=0.0)
+    worker = BatchWorker(Gated(gate), batch_size=1, batch_wait=0.0)
     running = worker.submit(1, key="k")
     time.sleep(0.2)
     waiting = [worker.submit(i, key="k") for i in (2, 3)]
