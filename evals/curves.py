@@ -524,7 +524,7 @@ def _source(keys: tuple) -> str:
     elif vector in ("sae", "sae_ts") and pd.notna(feature):
         kind = "SAE feature" if vector == "sae" else "SAE-TS vector for feature"
         if _weighted(feature):
-            kind = "SAE-TS vector for the weighted targets"
+            kind = "SAE features, summed with weights" if vector == "sae" else "SAE-TS vector for the weighted targets"
         source = f"{kind} {_feature_label(feature)} of {sae}"
     else:
         source = f"vector {vector}"

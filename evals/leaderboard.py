@@ -34,6 +34,8 @@ def source_label(keys: dict) -> str:
     vector, feature = keys["vector"], keys["feature"]
     if vector == PROMPTING:
         return "prompting"
+    if vector == "sae" and isinstance(feature, str) and ":" in feature:
+        return f"SAE features (weighted {feature})"
     if vector == "sae" and pd.notna(feature):
         return f"SAE feature {int(feature)}"
     if vector == "sae_ts" and isinstance(feature, str) and ":" in feature:

@@ -57,10 +57,10 @@ def sweep_task(
     vectors = parse_vectors(vector)
     targets = None
     if isinstance(feature, str) and (":" in feature or feature.strip().startswith("{")):
-        # SAE-TS's weighted targets, e.g. the authors' French: -T feature=8392:0.5,15769:0.5
+        # SAE-TS's weighted targets, e.g. the authors' French: -T feature=8392:0.5,15769:0.5 (sae: summed rows)
         targets = targets_label(parse_targets(feature))
-        if vectors != ["sae_ts"]:
-            raise ValueError(f"weighted targets (feature={feature}) work with vector=sae_ts alone, got {vectors}")
+        if not set(vectors) <= {"sae", "sae_ts"}:
+            raise ValueError(f"weighted targets (feature={feature}) work with vector=sae or sae_ts, got {vectors}")
         feature = None
     else:
         feature = None if feature is None else parse_int(feature, "feature")

@@ -52,6 +52,8 @@ class Request:
     messages: Sequence[dict[str, str]]
     steering: RowSteering | None = None
     seed: int | None = None
+    chat: bool = True
+    """Format the messages with the chat template; False: BOS + the raw text (a base model's continuation)."""
 
 
 @dataclass
@@ -84,6 +86,17 @@ def fold_system(messages: Sequence[dict[str, str]]) -> list[dict[str, str]]:
 
 def chat_prompt(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
     return tokenizer.apply_chat_template(fold_system(messages), tokenize=False, add_generation_prompt=True)
+
+
+def raw_prompt(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
+    """BOS then the messages' text, no template: what SAE-TS's TransformerLens code fed the base model
+    (``to_tokens(prompt, prepend_bos=True)``); an empty prompt is BOS alone."""
+    return (tokenizer.bos_token or "") + "\n\n".join(m["content"] for m in messages)
+
+
+def prompt_text(tokenizer: Any, request: Request) -> str:
+    """The text a request's row starts from; it carries its own BOS, so tokenize without special tokens."""
+    return chat_prompt(tokenizer, request.messages) if request.chat else raw_prompt(tokenizer, request.messages)
 
 
 class PerRowSampler(LogitsProcessor):
@@ -287,8 +300,8 @@ def generate(
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    prompts = [chat_prompt(tokenizer, r.messages) for r in requests]
-    # the chat template already starts with <bos>; a second one would change the model's input
+    prompts = [prompt_text(tokenizer, r) for r in requests]
+    # the chat template (or raw_prompt) already starts with <bos>; a second one would change the model's input
     batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
     prompt_length = batch["input_ids"].shape[1]
     eos_ids = _eos_ids(model, tokenizer)

@@ -144,7 +144,7 @@ class SteeredModelAPI(ModelAPI):
                 except Exception as error:  # a bad feature fails its own sample, not the batch
                     job.fail(error)
                     continue
-                requests.append(Request(item.messages, rows, item.seed))
+                requests.append(Request(item.messages, rows, item.seed, chat=self.args.chat_template))
                 ready.append(job)
             if not ready:
                 return

@@ -38,6 +38,8 @@ class ProviderArgs:
     """Score each reply's mean log-probability under the unsteered model (one extra forward pass)."""
     compile: bool = False
     """Static KV cache and ``torch.compile``d decoder layers: the same tokens, fewer launches per step."""
+    chat_template: bool = True
+    """Format prompts with the tokenizer's chat template; false: BOS + the raw prompt, as SAE-TS ran base models."""
 
     @classmethod
     def parse(cls, model_args: dict[str, Any]) -> ProviderArgs:
@@ -57,7 +59,7 @@ class ProviderArgs:
         check_positions(args.positions)
         if args.dtype not in (None, "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype {args.dtype!r} is not one of float32, bfloat16, float16")
-        for name in ("fluency_proxy", "compile"):
+        for name in ("fluency_proxy", "compile", "chat_template"):
             if not isinstance(getattr(args, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(args, name)!r}")
         for name in ("sae_release", "sae_id", "contrast"):

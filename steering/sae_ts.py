@@ -33,8 +33,9 @@ from torch import Tensor
 
 from steering import PROMPTS_DIR
 from steering.directions import SaeRef, check_sae_fits, content_positions, load_sae
-from steering.generation import GenerationParams, Request, chat_prompt, generate
+from steering.generation import GenerationParams, Request, generate_in_batches, prompt_text
 from steering.hooks import RowSteering, recording, steering_hook
+from steering.sizing import choose_batch_size
 
 logger = logging.getLogger(__name__)
 PROMPTS_FILE = PROMPTS_DIR / "sae_ts" / "measurement.json"
@@ -50,6 +51,10 @@ SCALE_RULES = ("reference", "loss_increase")
 """``reference``: the authors' grid + interpolation to an absolute loss on 32-token corpus chunks;
 ``loss_increase``: ours, bisection to a rise over the unsteered loss on the reference sentences."""
 REFERENCE_GRID = tuple(range(0, 220, 20))
+PROMPT_SETS = ("reference", "chat")
+"""``reference``: the authors' 14 raw prompts (3 empty) after BOS; ``chat``: ours, 12 chat-formatted openings."""
+SEQUENCE_TOKENS = 32
+"""The authors' measured sequences are 32 tokens in all: BOS, the prompt, then the continuation."""
 CORPUS_FILE = PROMPTS_DIR / "sae_ts" / "corpus.txt"
 """A small mixed prose-and-code default; the authors used 2 x 64 chunks of a code-and-web corpus."""
 CANDIDATES_PER_DIMENSION = 4
@@ -64,7 +69,9 @@ class MeasureConfig:
     """Decoder rows used as candidates (a random subset of the SAE's features); None: 4 x d_model, at most d_sae."""
     n_random: int = 0
     """Random unit directions used as candidates (the authors used none; opt-in)."""
-    max_new_tokens: int = 32
+    max_new_tokens: int | None = None
+    """New tokens per continuation; None: fill each sequence to 32 tokens (BOS + prompt + continuation) as the
+    authors did for the reference prompts, 32 new tokens for the chat prompts."""
     loss_increase: float = 1.0
     seed: int = 0
     sampling: str = "reference"
@@ -75,8 +82,22 @@ class MeasureConfig:
     corpus: str | None = None
     """Text file cut into 32-token chunks for the reference rule (default prompts/sae_ts/corpus.txt)."""
     corpus_chunks: int = 128
+    prompt_set: str = "reference"
+    """A key of ``PROMPT_SETS`` (prompts/sae_ts/measurement.json)."""
+    samples_per_prompt: int = 64
+    """Continuations sampled per prompt for each candidate (the authors: 64 for gemma-2-2b)."""
+    baseline_samples_per_prompt: int = 640
+    """Continuations per prompt for the unsteered baseline, measured once (the authors: 10 x 64)."""
+    batch_size: int | None = None
+    """Rows per generation batch; None: 64 on CPU, on CUDA the most that fit (``steering.sizing``)."""
 
     def __post_init__(self) -> None:
+        if self.prompt_set not in PROMPT_SETS:
+            raise ValueError(f"unknown prompt set {self.prompt_set!r}: use one of {list(PROMPT_SETS)}")
+        for name in ("samples_per_prompt", "baseline_samples_per_prompt"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.sampling not in SAMPLING:
             raise ValueError(f"unknown sampling {self.sampling!r}: use one of {list(SAMPLING)}")
         if self.scale_rule not in SCALE_RULES:
@@ -134,9 +155,11 @@ def approximator_path(model: str, sae: SaeRef, layer: int) -> Path:
     return cache_dir() / "sae_ts" / f"{slug}.safetensors"
 
 
-def measurement_texts() -> tuple[list[str], list[str]]:
+def measurement_texts(prompt_set: str = "reference") -> tuple[list[str], bool, list[str]]:
+    """(prompts, whether they take the chat template, reference sentences for the loss_increase rule)."""
     data = json.loads(PROMPTS_FILE.read_text())
-    return data["prompts"], data["reference"]
+    chosen = data["prompt_sets"][prompt_set]
+    return chosen["prompts"], chosen["chat_template"], data["reference"]
 
 
 @torch.no_grad()
@@ -198,33 +221,48 @@ def loss_matched_scale(
 
 @torch.no_grad()
 def feature_activations(
-    model: Any, tokenizer: Any, sae: Any, layer: int, prompts: list[str], replies: list[list[int]]
+    model: Any,
+    tokenizer: Any,
+    sae: Any,
+    layer: int,
+    requests: list[Request],
+    replies: list[list[int]],
+    batch_size: int = 64,
 ) -> Tensor:
-    """Mean SAE activations over the reply tokens, read from layer L of the unsteered model."""
-    rows = []
-    for prompt, reply in zip(prompts, replies):
-        prefix = tokenizer(chat_prompt(tokenizer, [{"role": "user", "content": prompt}]), add_special_tokens=False)
-        rows.append((prefix["input_ids"], reply))
-    length = max(len(p) + len(r) for p, r in rows)
-    pad = tokenizer.pad_token_id
-    ids = torch.full((len(rows), length), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    reply_mask = torch.zeros_like(ids, dtype=torch.bool)
-    for i, (prefix, reply) in enumerate(rows):
-        sequence = prefix + reply
-        ids[i, length - len(sequence) :] = torch.tensor(sequence)
-        mask[i, length - len(sequence) :] = 1
-        reply_mask[i, length - len(reply) :] = len(reply) > 0
-    position_ids = (mask.cumsum(1) - 1).clamp_min(0)
-    with recording(model, layer) as seen:
-        model(
-            input_ids=ids.to(model.device),
-            attention_mask=mask.to(model.device),
-            position_ids=position_ids.to(model.device),
-        )
-    hidden = seen[0]
-    acts = sae.encode(hidden[reply_mask.to(hidden.device)].to(sae.W_dec.dtype))
-    return acts.mean(dim=0).float().cpu() if len(acts) else torch.zeros(sae.cfg.d_sae)
+    """Mean SAE activations over every reply token of every row, read from layer L of the unsteered model.
+
+    The authors average over all 32 positions, BOS and prompt included; those positions are the same
+    text with and without steering, so here only the reply tokens count (the effect is not diluted).
+    """
+    total = torch.zeros(sae.cfg.d_sae, dtype=torch.float64)
+    count = 0
+    for start in range(0, len(requests), batch_size):
+        rows = [
+            (tokenizer(prompt_text(tokenizer, request), add_special_tokens=False)["input_ids"], reply)
+            for request, reply in zip(requests[start : start + batch_size], replies[start : start + batch_size])
+        ]
+        length = max(len(p) + len(r) for p, r in rows)
+        pad = tokenizer.pad_token_id
+        ids = torch.full((len(rows), length), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        reply_mask = torch.zeros_like(ids, dtype=torch.bool)
+        for i, (prefix, reply) in enumerate(rows):
+            sequence = prefix + reply
+            ids[i, length - len(sequence) :] = torch.tensor(sequence)
+            mask[i, length - len(sequence) :] = 1
+            reply_mask[i, length - len(reply) :] = len(reply) > 0
+        position_ids = (mask.cumsum(1) - 1).clamp_min(0)
+        with recording(model, layer) as seen:
+            model(
+                input_ids=ids.to(model.device),
+                attention_mask=mask.to(model.device),
+                position_ids=position_ids.to(model.device),
+            )
+        hidden = seen[0]
+        acts = sae.encode(hidden[reply_mask.to(hidden.device)].to(sae.W_dec.dtype))
+        total += acts.double().sum(dim=0).cpu()
+        count += len(acts)
+    return (total / max(count, 1)).float()
 
 
 class EffectMeter:
@@ -232,11 +270,14 @@ class EffectMeter:
 
     def __init__(self, model: Any, tokenizer: Any, sae: Any, config: MeasureConfig):
         self.model, self.tokenizer, self.sae, self.config = model, tokenizer, sae, config
-        self.prompts, reference = measurement_texts()
+        self.prompts, self.chat, reference = measurement_texts(config.prompt_set)
         self.reference = tokenizer(reference, return_tensors="pt", padding=True).to(model.device)
         self.base_loss = reference_loss(model, self.reference, config.layer, None, 0.0)
-        self.params = GenerationParams(max_new_tokens=config.max_new_tokens, **SAMPLING[config.sampling])
-        self.baseline = self._activations(None)
+        self.params = [self._params_for(prompt) for prompt in self.prompts]
+        longest = max(p.max_new_tokens for p in self.params)
+        automatic = choose_batch_size(model, longest) if model.device.type == "cuda" else 64
+        self.batch_size = config.batch_size or automatic
+        self.baseline = self._activations(None, config.baseline_samples_per_prompt)
         self.max_scale = 4 * self._mean_token_norm()
         if config.scale_rule == "reference":
             chunks = corpus_chunks(tokenizer, config.corpus, config.corpus_chunks)
@@ -247,14 +288,35 @@ class EffectMeter:
             self.model(**self.reference)
         return float(seen[0][content_positions(self.reference["attention_mask"])].float().norm(dim=-1).mean())
 
-    def _activations(self, steering: RowSteering | None) -> Tensor:
-        requests = [
-            Request([{"role": "user", "content": p}], steering, seed=self.config.seed + i)
-            for i, p in enumerate(self.prompts)
-        ]
-        replies = generate(self.model, self.tokenizer, requests, self.params, self.config.layer)
+    def _params_for(self, prompt: str) -> GenerationParams:
+        new = self.config.max_new_tokens
+        if new is None:
+            request = Request([{"role": "user", "content": prompt}], chat=self.chat)
+            used = len(self.tokenizer(prompt_text(self.tokenizer, request), add_special_tokens=False)["input_ids"])
+            new = SEQUENCE_TOKENS - used if not self.chat else SEQUENCE_TOKENS
+            if new < 1:
+                raise ValueError(f"measurement prompt {prompt!r} is {used} tokens: no room in {SEQUENCE_TOKENS}")
+        return GenerationParams(max_new_tokens=new, **SAMPLING[self.config.sampling])
+
+    def _activations(self, steering: RowSteering | None, samples_per_prompt: int | None = None) -> Tensor:
+        """Mean activations over ``samples_per_prompt`` continuations of every prompt (seed + i + 100003 j:
+        sample j of prompt i has the same seed for every candidate and the baseline)."""
+        samples = samples_per_prompt or self.config.samples_per_prompt
+        groups: dict[GenerationParams, list[Request]] = {}  # prompts with the same length share batches
+        for i, (prompt, params) in enumerate(zip(self.prompts, self.params)):
+            groups.setdefault(params, []).extend(
+                Request([{"role": "user", "content": prompt}], steering, self.config.seed + i + 100003 * j, self.chat)
+                for j in range(samples)
+            )
+        requests, replies = [], []
+        for params, rows in groups.items():
+            generations = generate_in_batches(
+                self.model, self.tokenizer, rows, params, self.config.layer, self.batch_size
+            )
+            requests += rows
+            replies += [g.token_ids for g in generations]
         return feature_activations(
-            self.model, self.tokenizer, self.sae, self.config.layer, self.prompts, [r.token_ids for r in replies]
+            self.model, self.tokenizer, self.sae, self.config.layer, requests, replies, self.batch_size
         )
 
     def scale_for(self, unit: Tensor) -> float:
@@ -422,7 +484,13 @@ def main(argv: list[str] | None = None) -> int:
     fit_cmd.add_argument("--scale-rule", choices=list(SCALE_RULES), default=MeasureConfig.scale_rule)
     fit_cmd.add_argument("--target-loss", type=float, default=MeasureConfig.target_loss, help="reference rule (nats)")
     fit_cmd.add_argument("--corpus", default=None, help="text file for the reference rule (default: a small one)")
-    fit_cmd.add_argument("--max-new-tokens", type=int, default=MeasureConfig.max_new_tokens)
+    fit_cmd.add_argument("--prompt-set", choices=list(PROMPT_SETS), default=MeasureConfig.prompt_set)
+    fit_cmd.add_argument("--samples-per-prompt", type=int, default=MeasureConfig.samples_per_prompt)
+    fit_cmd.add_argument("--baseline-samples-per-prompt", type=int, default=MeasureConfig.baseline_samples_per_prompt)
+    fit_cmd.add_argument("--batch-size", type=int, default=None, help="default: 64 on CPU, automatic on CUDA")
+    fit_cmd.add_argument(
+        "--max-new-tokens", type=int, default=None, help="default: sequences of 32 tokens in all (reference set)"
+    )
     fit_cmd.add_argument("--loss-increase", type=float, default=MeasureConfig.loss_increase)
     fit_cmd.add_argument("--device", default=None)
     fit_cmd.add_argument("--dtype", default=None)
@@ -443,6 +511,10 @@ def main(argv: list[str] | None = None) -> int:
         scale_rule=args.scale_rule,
         target_loss=args.target_loss,
         corpus=args.corpus,
+        prompt_set=args.prompt_set,
+        samples_per_prompt=args.samples_per_prompt,
+        baseline_samples_per_prompt=args.baseline_samples_per_prompt,
+        batch_size=args.batch_size,
     )
     result = fit(args.model, sae_ref, config, args.device, args.dtype, Path(args.out) if args.out else None)
     print(

@@ -63,7 +63,13 @@ class DirectionSource:
         Features out of the SAE's range are skipped here and fail their own spec in ``resolve``.
         """
         with self._lock:
-            missing = {s.feature for s in specs if s.vector == "sae" and self._key(s) not in self._cache}
+            missing = {
+                feature
+                for s in specs
+                if s.vector == "sae" and self._key(s) not in self._cache
+                for feature in ([f for f, _ in s.targets] if s.targets else [s.feature])
+                if ("sae", feature, False) not in self._cache
+            }
             if missing and (self._d_sae is None or any(0 <= f < self._d_sae for f in missing)):
                 self._load_sae_rows(sorted(missing))
 
@@ -89,6 +95,13 @@ class DirectionSource:
             self._cache[("sae", feature, True)] = row / row.norm()
         del sae  # the encoder and the other decoder rows are not kept
 
+    def _weighted_rows(self, targets: tuple[tuple[int, float], ...]) -> Tensor:
+        """normalize(sum of weight x decoder row): the authors' multi-feature SAE steering (load_sae_steer)."""
+        for feature, _ in targets:
+            check_feature(feature, self._d_sae or 0, self.sae.name)
+        vector = sum(weight * self._cache[("sae", feature, False)] for feature, weight in targets)
+        return vector / vector.norm()
+
     def _sae_ts_vector(self, targets: tuple[tuple[int, float], ...]) -> Tensor:
         """The SAE-TS vector (unit norm) for target weights over features (one feature: weight 1)."""
         from steering.sae_ts import Approximator, approximator_path
@@ -111,7 +124,9 @@ class DirectionSource:
     def _resolve_one(self, spec: SteeringSpec) -> Tensor:
         key = self._key(spec)
         if key not in self._cache:
-            if spec.vector == "sae":
+            if spec.vector == "sae" and spec.targets:
+                vector = self._weighted_rows(spec.targets)
+            elif spec.vector == "sae":
                 # prefetch cached every in-range feature: only an out-of-range one gets here
                 check_feature(spec.feature, self._d_sae or 0, self.sae.name)
                 raise RuntimeError(f"feature {spec.feature} was not prefetched")

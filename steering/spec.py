@@ -27,7 +27,8 @@ class SteeringSpec:
     contrast: str | None = None
     """The contrast set of a diff_of_means vector (a name in prompts/contrast or a path); None: the provider's."""
     targets: tuple[tuple[int, float], ...] | None = None
-    """Weighted SAE-TS targets ((feature, weight), ...), in place of one ``feature`` (vector sae_ts only)."""
+    """Weighted targets ((feature, weight), ...) in place of one ``feature``: for ``sae_ts`` the target effect,
+    for ``sae`` the unit-normalised weighted sum of decoder rows (the SAE-TS authors' feature steering)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float) or not math.isfinite(self.alpha):
@@ -37,8 +38,11 @@ class SteeringSpec:
             raise ValueError(f"steering feature must be an integer SAE feature id, got {self.feature!r}")
         if self.targets is not None:
             object.__setattr__(self, "targets", check_targets(self.targets))
-            if self.vector != "sae_ts" or self.feature is not None:
-                raise ValueError("weighted targets work with vector='sae_ts' alone, in place of a single feature")
+            if self.vector not in ("sae", "sae_ts") or self.feature is not None:
+                raise ValueError(
+                    f"weighted targets work with vector 'sae' or 'sae_ts', in place of a single feature; "
+                    f"got vector={self.vector!r}, feature={self.feature!r}"
+                )
         elif self.vector in ("sae", "sae_ts") and self.feature is None:
             raise ValueError(f"vector={self.vector!r} needs a feature id")
         if not isinstance(self.vector, str) or not self.vector:

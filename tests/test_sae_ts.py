@@ -26,7 +26,8 @@ from steering.sae_ts import (
 )
 
 # the random tiny model sits at chance loss, so a small loss increase is the only reachable target; the
-# figures README quotes were measured with the nearly greedy sampling these tests keep
+# figures README quotes were measured with the project's first measurement (chat prompts, one sample each,
+# nearly greedy), which these tests keep because they are quick
 CONFIG = MeasureConfig(
     layer=2,
     n_features=96,
@@ -35,6 +36,9 @@ CONFIG = MeasureConfig(
     loss_increase=0.05,
     sampling="nearly_greedy",
     scale_rule="loss_increase",
+    prompt_set="chat",
+    samples_per_prompt=1,
+    baseline_samples_per_prompt=1,
 )
 TARGETS = [5, 17, 42, 100, 200]
 
@@ -111,6 +115,7 @@ def test_fit_command_saves_an_approximator(tiny_model_dir, tiny_sae_dir, tmp_pat
     out = tmp_path / "fit.safetensors"
     args = ["fit", "--model", str(tiny_model_dir), "--layer", "2", "--sae", str(tiny_sae_dir)]
     args += ["--n-random", "0", "--max-new-tokens", "8", "--loss-increase", "0.05", "--scale-rule", "loss_increase"]
+    args += ["--samples-per-prompt", "1", "--baseline-samples-per-prompt", "2"]
     with pytest.raises(ValueError, match="48 candidate directions for a 64-dimensional residual stream"):
         main([*args, "--n-features", "48", "--out", str(out)])
     assert main([*args, "--n-features", "72", "--out", str(out)]) == 0
@@ -208,13 +213,14 @@ def test_the_measurement_samples_as_the_authors_did_by_default(tiny, tiny_sae):
     model, tokenizer = tiny
 
     class Spy(EffectMeter):
-        def _activations(self, steering):
+        def _activations(self, steering, samples_per_prompt=None):
             seen.append(self.params)
             return torch.zeros(tiny_sae.cfg.d_sae)
 
     Spy(model, tokenizer, tiny_sae, MeasureConfig(layer=2, max_new_tokens=4))
-    (params,) = seen
-    assert (params.temperature, params.top_k, params.top_p) == (1.0, 50, None)
+    (params_per_prompt,) = seen
+    params = params_per_prompt[0]
+    assert {(p.temperature, p.top_k, p.top_p) for p in params_per_prompt} == {(1.0, 50, None)}
     # no top-p warper reaches the sampler
     from steering.generation import PerRowSampler
 
@@ -246,7 +252,14 @@ def test_the_reference_scale_rule_on_the_tiny_fixture_equals_a_hand_computation(
     assert chunks["input_ids"].shape[1] == 32 and bool(chunks["attention_mask"].all())
     base = reference_loss(model, chunks, 2, None, 0.0)
     # the random model sits near chance (ln 400 = 5.99): minus feature 5's row raises the loss by ~0.05
-    config = MeasureConfig(layer=2, n_features=64, max_new_tokens=4, target_loss=base + 0.04)
+    config = MeasureConfig(
+        layer=2,
+        n_features=64,
+        max_new_tokens=4,
+        target_loss=base + 0.04,
+        samples_per_prompt=1,
+        baseline_samples_per_prompt=1,
+    )
     meter = EffectMeter(model, tokenizer, tiny_sae, config)
     unit = torch.nn.functional.normalize(-tiny_sae.W_dec[5].detach().float(), dim=0)
     losses = []
@@ -285,6 +298,23 @@ def test_weighted_targets_are_the_weighted_sum_of_one_hot_targets_before_normali
         source.resolve([SteeringSpec(1.0, vector="sae_ts", targets=((999, 1.0),))])
 
 
+def test_weighted_sae_rows_are_the_normalised_weighted_sum_of_decoder_rows(tiny, tiny_sae, tiny_sae_dir):
+    """The authors' feature steering with several features (analysis.load_sae_steer): normalize(sum w_i W_dec[i])."""
+    from steering.directions import SaeRef
+    from steering.sources import DirectionSource
+    from steering.spec import SteeringSpec
+
+    model, tokenizer = tiny
+    source = DirectionSource(model, tokenizer, 2, SaeRef(str(tiny_sae_dir), release=None))
+    (vector,) = source.resolve([SteeringSpec(1.0, vector="sae", targets=((5, 0.5), (17, 0.25)))])
+    rows = tiny_sae.W_dec.detach().float()
+    torch.testing.assert_close(vector, torch.nn.functional.normalize(0.5 * rows[5] + 0.25 * rows[17], dim=0))
+    with pytest.raises(ValueError, match="feature 999 is out of range"):
+        source.resolve([SteeringSpec(1.0, vector="sae", targets=((5, 1.0), (999, 1.0)))])
+    with pytest.raises(ValueError, match="weighted targets work with vector 'sae' or 'sae_ts'"):
+        SteeringSpec(1.0, vector="diff_of_means", targets=((5, 1.0),))
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -306,8 +336,8 @@ def test_weighted_targets_run_through_the_task_arguments(fitted, tiny_model_dir,
 
     path = tmp_path / "fit.safetensors"
     fitted.approximator.save(path)
-    with pytest.raises(ValueError, match=r"weighted targets \(feature=5:0.5,17:0.5\) work with vector=sae_ts alone"):
-        french(vector="sae", feature="5:0.5,17:0.5")
+    with pytest.raises(ValueError, match=r"weighted targets \(feature=5:0.5,17:0.5\) work with vector=sae or sae_ts"):
+        french(vector="diff_of_means", feature="5:0.5,17:0.5")
     (log,) = inspect_eval(
         french(vector="sae_ts", feature="5:0.5,17:0.5", alphas=[0, 40], methods="add", n_prompts=2, max_tokens=6,
                judge=False, prompting=False),
@@ -323,3 +353,49 @@ def test_weighted_targets_run_through_the_task_arguments(fitted, tiny_model_dir,
         assert call.request["steering"]["feature"] is None
     summary = write_outputs([tmp_path / "logs"], tmp_path / "curves")["summary"]
     assert set(summary["feature"]) == {"5:0.5,17:0.5"}
+
+
+def test_the_measurement_uses_the_authors_prompts_samples_and_lengths_by_default(tiny, tiny_sae, monkeypatch):
+    """14 raw prompts (3 empty) after BOS, 32 tokens in all, 64 samples per prompt, a 10x larger baseline."""
+    import steering.sae_ts as sae_ts
+
+    defaults = MeasureConfig(layer=2)
+    assert (defaults.prompt_set, defaults.samples_per_prompt, defaults.baseline_samples_per_prompt) == (
+        "reference",
+        64,
+        640,
+    )
+    calls = []
+    real = sae_ts.generate_in_batches
+
+    def spy(model, tokenizer, requests, params, layer, batch_size):
+        calls.append((list(requests), params))
+        return real(model, tokenizer, requests, params, layer, batch_size)
+
+    monkeypatch.setattr(sae_ts, "generate_in_batches", spy)
+    model, tokenizer = tiny
+    config = MeasureConfig(layer=2, samples_per_prompt=2, baseline_samples_per_prompt=5, scale_rule="loss_increase")
+    meter = EffectMeter(model, tokenizer, tiny_sae, config)
+    rows = [(r.messages[0]["content"], r.seed, params) for requests, params in calls for r in requests]
+    by_index = {(seed - config.seed) % 100003: prompt for prompt, seed, _ in rows}
+    assert [by_index[i] for i in range(len(by_index))] == ["", "", "", "I think", "Breaking news", "Last night", "For sale",
+                                                 "The weather", "Dear Sir/Madam", "Preheat the oven",
+                                                 "It's interesting that", "Assistant:", "I went up to",
+                                                 "New study suggests"]  # fmt: skip
+    from steering.generation import prompt_text
+
+    assert len(rows) == 14 * 5
+    for requests, params in calls:
+        assert not any(r.chat or r.steering for r in requests)
+        for request in requests:
+            text = prompt_text(tokenizer, request)
+            assert text == "<bos>" + request.messages[0]["content"]  # raw, no chat template
+            assert len(tokenizer(text, add_special_tokens=False)["input_ids"]) + params.max_new_tokens == 32
+    baseline_seeds = sorted(seed for _, seed, _ in rows)
+    calls.clear()
+    meter.effect(torch.nn.functional.normalize(tiny_sae.W_dec[5].detach().float(), dim=0), scale=10.0)
+    steered = [r for requests, _ in calls for r in requests]
+    assert len(steered) == 14 * 2
+    # sample j of prompt i has the same seed for the candidate as for the baseline: j < 2 of the baseline's 5
+    assert sorted(r.seed for r in steered) == [s for s in baseline_seeds if (s - config.seed) // 100003 < 2]
+    assert all(r.steering is not None and r.steering.alpha == 10.0 for r in steered)
