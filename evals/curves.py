@@ -33,6 +33,8 @@ SCORERS = {
     "language_share": "share of words that are real words of the concept's language in its sentences (0-1)",
     "coherence": "word score x distinct-trigram share (0-1)",
     "unsteered_logprob": "mean log-prob of reply under unsteered model (nats/token; likelihood, not fluency)",
+    "paper_judge_behavior": "SAE-TS paper's judge: behaviour grade, (g-1)/9 (0-1)",
+    "paper_judge_coherence": "SAE-TS paper's judge: coherence grade, (g-1)/9 (0-1)",
 }
 COMBINED = {
     "combined": [("behavior", "fluency")],
@@ -194,7 +196,8 @@ def load_table(paths: Sequence[str | Path], report: dict[str, list[str]] | None 
     table.loc[~table["vector"].isin(["sae", "sae_ts"]), "sae"] = "-"  # the SAE plays no part there
     for column in df.columns:
         if column.startswith("score_"):
-            table[column.removeprefix("score_")] = pd.to_numeric(df[column], errors="coerce")
+            for name, values in _score_values(column.removeprefix("score_"), df[column]).items():
+                table[name] = values
     # a resumed or retried run copies finished samples into a new log: keep each sample once, preferring
     # a finished copy, then the newest log
     keys = [*GROUP, "sample_id", "epoch"]
@@ -212,6 +215,19 @@ def load_table(paths: Sequence[str | Path], report: dict[str, list[str]] | None 
             f"e.g. {report['failed_samples'][:3]}"
         )
     return table.sort_values([*GROUP, "method", "alpha", "prompt_id", "epoch"]).reset_index(drop=True)
+
+
+def _score_values(name: str, column: pd.Series) -> dict[str, pd.Series]:
+    """A scorer's numbers; a scorer with a value per key (the SAE-TS paper preset's behaviour and coherence)
+    gives one column per key, ``<scorer>_<key>``, rather than one unreadable column."""
+    parsed = column.map(lambda v: json.loads(v) if isinstance(v, str) and v.startswith("{") else v)
+    if not parsed.map(lambda v: isinstance(v, dict)).any():
+        return {name: pd.to_numeric(column, errors="coerce")}
+    keys = sorted({k for v in parsed if isinstance(v, dict) for k in v})
+    return {
+        f"{name}_{key}": pd.to_numeric(parsed.map(lambda v, k=key: v.get(k) if isinstance(v, dict) else None))
+        for key in keys
+    }
 
 
 def _features(df: pd.DataFrame) -> pd.Series:

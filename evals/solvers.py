@@ -55,7 +55,9 @@ def steer(normalize: bool = False, cache: bool = True) -> Solver:
             targets=parse_targets(meta["targets"]) if meta.get("targets") else None,
         )
         policy = CachePolicy(expiry=None, scopes=cache_scopes(get_model().model_args, spec.vector)) if cache else False
-        return await generate(state, extra_body={"steering": spec.to_dict()}, cache=policy)
+        # a sample's own seed (many samples of one prompt, as the SAE-TS paper preset draws) over the task's
+        seed = {"seed": int(meta["seed"])} if meta.get("seed") is not None else {}
+        return await generate(state, extra_body={"steering": spec.to_dict()}, cache=policy, **seed)
 
     return solve
 

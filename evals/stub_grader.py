@@ -22,7 +22,8 @@ from typing import Any
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelAPI, ModelOutput, ModelUsage
 from inspect_ai.tool import ToolChoice, ToolInfo
 
-_REPLY = re.compile(r"<reply>\n(.*)\n</reply>", re.DOTALL)
+# our judge template's reply block, or the SAE-TS paper's completion block (evals.sae_ts_paper)
+_REPLY = re.compile(r"<reply>\n(.*)\n</reply>|Completion:\n\"\"\"\n(.*)\n\"\"\"\n", re.DOTALL)
 MODES = ("length", "garbage", "flaky", "outage")
 DEFAULT_CONFIG = GenerateConfig()
 RECEIVED_CONFIGS: list[GenerateConfig] = []
@@ -91,7 +92,7 @@ class StubGraderAPI(ModelAPI):
             self._failed.add(user)
             raise StubGraderError("stub grader: transient failure")
         match = _REPLY.search(user)
-        reply = match.group(1) if match else ""
+        reply = (match.group(1) or match.group(2) or "") if match else ""
         if self.model_name == "garbage":
             text = "I cannot decide on a number for this one."
         else:

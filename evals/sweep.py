@@ -22,7 +22,7 @@ from evals.dataset import load_prompts, sweep_dataset
 from evals.judge import template_digest
 from evals.scorers import behavior, coherence, fluency, unsteered_logprob
 from evals.solvers import steer
-from steering.spec import parse_targets, targets_label
+from steering.spec import is_weighted, parse_targets, targets_label
 
 
 def sweep_task(
@@ -56,11 +56,11 @@ def sweep_task(
         raise ValueError(f"criterion must be a sentence the judge grades against, got {criterion!r}")
     vectors = parse_vectors(vector)
     targets = None
-    if isinstance(feature, str) and (":" in feature or feature.strip().startswith("{")):
+    if is_weighted(feature):
         # SAE-TS's weighted targets, e.g. the authors' French: -T feature=8392:0.5,15769:0.5 (sae: summed rows)
         targets = targets_label(parse_targets(feature))
         if not set(vectors) <= {"sae", "sae_ts"}:
-            raise ValueError(f"weighted targets (feature={feature}) work with vector=sae or sae_ts, got {vectors}")
+            raise ValueError(f"weighted targets (feature={targets}) work with vector=sae or sae_ts, got {vectors}")
         feature = None
     else:
         feature = None if feature is None else parse_int(feature, "feature")

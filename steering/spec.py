@@ -98,9 +98,22 @@ def check_targets(targets: object) -> tuple[tuple[int, float], ...]:
     return tuple((int(feature), float(weight)) for feature, weight in pairs)
 
 
-def parse_targets(text: str) -> tuple[tuple[int, float], ...]:
-    """``"8392:0.5,15769:0.5"`` (or a JSON object ``{"8392": 0.5, ...}``) -> ((8392, 0.5), (15769, 0.5))."""
-    text = text.strip()
+def is_weighted(value: object) -> bool:
+    """Whether a ``feature`` argument names weighted targets (``8392:0.5,...``, its CLI list form, or JSON)."""
+    if isinstance(value, dict):
+        return True
+    items = value if isinstance(value, list | tuple) else [value]
+    return any(isinstance(v, str) and (":" in v or v.strip().startswith("{")) for v in items)
+
+
+def parse_targets(text: str | list[str] | tuple[str, ...] | dict[str, float]) -> tuple[tuple[int, float], ...]:
+    """``"8392:0.5,15769:0.5"`` (or a JSON object ``{"8392": 0.5, ...}``) -> ((8392, 0.5), (15769, 0.5)).
+
+    Inspect's CLI splits ``-T feature=8392:0.5,15769:0.5`` at the comma: a list of pairs is taken too.
+    """
+    if isinstance(text, dict):  # the CLI reads a JSON object argument as a mapping
+        text = json.dumps(text)
+    text = ",".join(str(item) for item in text) if isinstance(text, list | tuple) else text.strip()
     if text.startswith("{"):
         try:
             return check_targets([(int(k), v) for k, v in json.loads(text).items()])

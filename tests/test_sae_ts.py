@@ -338,6 +338,10 @@ def test_weighted_targets_run_through_the_task_arguments(fitted, tiny_model_dir,
     fitted.approximator.save(path)
     with pytest.raises(ValueError, match=r"weighted targets \(feature=5:0.5,17:0.5\) work with vector=sae or sae_ts"):
         french(vector="diff_of_means", feature="5:0.5,17:0.5")
+    # Inspect's CLI splits -T feature=5:0.5,17:0.5 at the comma and reads a JSON object as a mapping
+    for cli_form in (["5:0.5", "17:0.5"], {"5": 0.5, "17": 0.5}):
+        task = french(vector="sae_ts", feature=cli_form, alphas=[0], methods="add", n_prompts=1, judge=False)
+        assert {s.metadata["targets"] for s in task.dataset if s.metadata["vector"] == "sae_ts"} == {"5:0.5,17:0.5"}
     (log,) = inspect_eval(
         french(vector="sae_ts", feature="5:0.5,17:0.5", alphas=[0, 40], methods="add", n_prompts=2, max_tokens=6,
                judge=False, prompting=False),
@@ -378,10 +382,10 @@ def test_the_measurement_uses_the_authors_prompts_samples_and_lengths_by_default
     meter = EffectMeter(model, tokenizer, tiny_sae, config)
     rows = [(r.messages[0]["content"], r.seed, params) for requests, params in calls for r in requests]
     by_index = {(seed - config.seed) % 100003: prompt for prompt, seed, _ in rows}
-    assert [by_index[i] for i in range(len(by_index))] == ["", "", "", "I think", "Breaking news", "Last night", "For sale",
-                                                 "The weather", "Dear Sir/Madam", "Preheat the oven",
-                                                 "It's interesting that", "Assistant:", "I went up to",
-                                                 "New study suggests"]  # fmt: skip
+    authors = ["", "", "", "I think", "Breaking news", "Last night", "For sale", "The weather", "Dear Sir/Madam",
+               "Preheat the oven", "It's interesting that", "Assistant:", "I went up to",
+               "New study suggests"]  # fmt: skip
+    assert [by_index[i] for i in range(len(by_index))] == authors
     from steering.generation import prompt_text
 
     assert len(rows) == 14 * 5
