@@ -52,7 +52,8 @@ def escape_delimiters(text: str) -> str:
 
 
 def judge_messages(criterion: str, prompt: str, reply: str) -> tuple[str, str]:
-    """(system, user) messages: SAE-TS's judge, with the prompt and reply in delimited blocks."""
+    """(system, user) messages: our judge, adapted from SAE-TS's (anchors, an injection guard, reasoning first),
+    with the prompt and reply in delimited blocks; evals.sae_ts_paper has theirs word for word."""
     return (
         _template("judge_system.txt").format(criterion=criterion).strip(),
         _template("judge_user.txt").format(prompt=escape_delimiters(prompt), reply=escape_delimiters(reply)).strip(),

@@ -302,19 +302,19 @@ class EffectMeter:
         """Mean activations over ``samples_per_prompt`` continuations of every prompt (seed + i + 100003 j:
         sample j of prompt i has the same seed for every candidate and the baseline)."""
         samples = samples_per_prompt or self.config.samples_per_prompt
-        groups: dict[GenerationParams, list[Request]] = {}  # prompts with the same length share batches
+        requests, budgets = [], []
         for i, (prompt, params) in enumerate(zip(self.prompts, self.params)):
-            groups.setdefault(params, []).extend(
-                Request([{"role": "user", "content": prompt}], steering, self.config.seed + i + 100003 * j, self.chat)
-                for j in range(samples)
-            )
-        requests, replies = [], []
-        for params, rows in groups.items():
-            generations = generate_in_batches(
-                self.model, self.tokenizer, rows, params, self.config.layer, self.batch_size
-            )
-            requests += rows
-            replies += [g.token_ids for g in generations]
+            for j in range(samples):
+                seed = self.config.seed + i + 100003 * j
+                requests.append(Request([{"role": "user", "content": prompt}], steering, seed, self.chat))
+                budgets.append(params.max_new_tokens)
+        # one pass for every prompt, in full batches: a row's text depends only on its own seed and prefix,
+        # so cutting it at its own budget (32 tokens in all) equals generating it with that budget
+        longest = max(self.params, key=lambda p: p.max_new_tokens)
+        generations = generate_in_batches(
+            self.model, self.tokenizer, requests, longest, self.config.layer, self.batch_size
+        )
+        replies = [g.token_ids[:budget] for g, budget in zip(generations, budgets)]
         return feature_activations(
             self.model, self.tokenizer, self.sae, self.config.layer, requests, replies, self.batch_size
         )

@@ -183,3 +183,16 @@ def test_out_of_memory_splits_the_batch_and_retries(tiny, monkeypatch):
     assert sizes == [3, 1, 1, 1]
     expected = [real(model, tokenizer, [r], GREEDY, LAYER)[0].token_ids for r in requests]
     assert [o.token_ids for o in outs] == expected
+
+
+def test_raw_prompts_are_bos_and_the_text_as_a_base_model_is_run(tiny):
+    """chat=False (the provider's -M chat_template=false): no template, BOS + text, empty prompt = BOS alone."""
+    model, tokenizer = tiny
+    prompts = ["I think", "", "Breaking news"]
+    ids = [[tokenizer.bos_token_id, *tokenizer(p, add_special_tokens=False)["input_ids"]] for p in prompts]
+    outs = generate(model, tokenizer, [Request(_messages(p), chat=False) for p in prompts], GREEDY, LAYER)
+    for row, out in zip(ids, outs):
+        with torch.no_grad():
+            plain = model.generate(torch.tensor([row]), max_new_tokens=12, do_sample=False)[0, len(row) :]
+        assert out.input_tokens == len(row) and out.token_ids == plain.tolist()[: len(out.token_ids)]
+    assert outs[1].input_tokens == 1

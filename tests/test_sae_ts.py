@@ -369,14 +369,19 @@ def test_the_measurement_uses_the_authors_prompts_samples_and_lengths_by_default
         64,
         640,
     )
-    calls = []
-    real = sae_ts.generate_in_batches
+    calls, encoded = [], []
+    real, real_encode = sae_ts.generate_in_batches, sae_ts.feature_activations
 
     def spy(model, tokenizer, requests, params, layer, batch_size):
         calls.append((list(requests), params))
         return real(model, tokenizer, requests, params, layer, batch_size)
 
+    def encode_spy(model, tokenizer, sae, layer, requests, replies, batch_size):
+        encoded.append((list(requests), list(replies)))
+        return real_encode(model, tokenizer, sae, layer, requests, replies, batch_size)
+
     monkeypatch.setattr(sae_ts, "generate_in_batches", spy)
+    monkeypatch.setattr(sae_ts, "feature_activations", encode_spy)
     model, tokenizer = tiny
     config = MeasureConfig(layer=2, samples_per_prompt=2, baseline_samples_per_prompt=5, scale_rule="loss_increase")
     meter = EffectMeter(model, tokenizer, tiny_sae, config)
@@ -388,13 +393,17 @@ def test_the_measurement_uses_the_authors_prompts_samples_and_lengths_by_default
     assert [by_index[i] for i in range(len(by_index))] == authors
     from steering.generation import prompt_text
 
-    assert len(rows) == 14 * 5
-    for requests, params in calls:
-        assert not any(r.chat or r.steering for r in requests)
-        for request in requests:
-            text = prompt_text(tokenizer, request)
-            assert text == "<bos>" + request.messages[0]["content"]  # raw, no chat template
-            assert len(tokenizer(text, add_special_tokens=False)["input_ids"]) + params.max_new_tokens == 32
+    assert len(rows) == 14 * 5 and len(calls) == 1  # every prompt in one pass, in full batches
+    ((requests, replies),) = encoded
+    lengths = set()
+    for request, reply in zip(requests, replies):
+        assert not request.chat and request.steering is None
+        text = prompt_text(tokenizer, request)
+        assert text == "<bos>" + request.messages[0]["content"]  # raw, no chat template
+        used = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        assert used + len(reply) <= 32  # each row cut at 32 tokens in all
+        lengths.add(used + len(reply))
+    assert 32 in lengths
     baseline_seeds = sorted(seed for _, seed, _ in rows)
     calls.clear()
     meter.effect(torch.nn.functional.normalize(tiny_sae.W_dec[5].detach().float(), dim=0), scale=10.0)
