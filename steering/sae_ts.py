@@ -9,9 +9,12 @@
 3. For target feature weights t, the SAE-TS vector is normalize(normalize(W t) - normalize(W b)):
    the direction whose predicted effect points at t, minus the part every direction causes anyway.
 
+Measurement: by default the authors' (``ft_effects/utils.py``): their 14 raw prompts after BOS, 64 samples
+each per candidate at temperature 1 / top-k 50, 32 tokens in all, against a 640-sample baseline.
+
 Scale rule: candidates are compared at equal harm. By default the authors' rule: raise the scale on the
 grid 0, 20, ..., 200 until the loss on 32-token corpus chunks exceeds an absolute ``target_loss`` (4.0 nats
-for gemma-2-2b), interpolating between the last two points. ``scale_rule="loss_increase"`` is ours:
+for gemma-2-2b, 3.5 for 9b), interpolating between the last two points. ``scale_rule="loss_increase"`` is ours:
 bisection until the loss on reference sentences rises by ``loss_increase`` nats. README lists every point
 where this module departs from the authors' code.
 
@@ -55,6 +58,8 @@ PROMPT_SETS = ("reference", "chat")
 """``reference``: the authors' 14 raw prompts (3 empty) after BOS; ``chat``: ours, 12 chat-formatted openings."""
 SEQUENCE_TOKENS = 32
 """The authors' measured sequences are 32 tokens in all: BOS, the prompt, then the continuation."""
+TARGET_LOSS = {"gemma-2-9b": 3.5, "gemma-2-2b": 4.0}
+"""The authors' absolute target loss (nats/token on their corpus) by model; other models get gemma-2-2b's."""
 CORPUS_FILE = PROMPTS_DIR / "sae_ts" / "corpus.txt"
 """A small mixed prose-and-code default; the authors used 2 x 64 chunks of a code-and-web corpus."""
 CANDIDATES_PER_DIMENSION = 4
@@ -104,6 +109,15 @@ class MeasureConfig:
             raise ValueError(f"unknown scale rule {self.scale_rule!r}: use one of {list(SCALE_RULES)}")
         if self.corpus is not None and not Path(self.corpus).is_file():
             raise ValueError(f"corpus {self.corpus!r} does not exist (a text file for the reference scale rule)")
+
+
+def target_loss_for(model_name: str) -> float:
+    """The authors' target loss for a model (gemma-2-2b's 4.0 where they gave none, with a warning)."""
+    for key, loss in TARGET_LOSS.items():
+        if key in model_name.lower():
+            return loss
+    logger.warning("no SAE-TS target loss is known for %s: using gemma-2-2b's 4.0 (set --target-loss)", model_name)
+    return TARGET_LOSS["gemma-2-2b"]
 
 
 def check_candidates(n_candidates: int, d_model: int) -> None:
@@ -358,15 +372,24 @@ def candidate_directions(sae: Any, config: MeasureConfig) -> tuple[Tensor, list[
 
 def measure_effects(meter: EffectMeter, directions: Tensor, checkpoint: Path | None = None) -> tuple[Tensor, Tensor]:
     """(effects (n, d_sae), scales (n,)), resuming from ``checkpoint`` and saving to it as it goes."""
+    from safetensors import safe_open
     from safetensors.torch import load_file, save_file
     from tqdm.auto import tqdm
 
     effects: list[Tensor] = []
     scales: list[float] = []
+    settings = json.dumps(meter.config.__dict__, sort_keys=True)
     if checkpoint is not None and checkpoint.exists():
+        with safe_open(str(checkpoint), framework="pt") as f:
+            saved_settings = (f.metadata() or {}).get("config")
         saved = load_file(str(checkpoint))
-        if torch.equal(saved["directions"], directions[: len(saved["directions"])]):
-            effects, scales = list(saved["effects"]), saved["scales"].tolist()
+        # effects measured with other settings or candidates are never mixed in, nor silently overwritten
+        if saved_settings != settings or not torch.equal(saved["directions"], directions[: len(saved["directions"])]):
+            raise ValueError(
+                f"{checkpoint} holds {len(saved['directions'])} effects measured with other settings or candidates "
+                f"({saved_settings} there, {settings} now): move it away to start over, or pass another --out"
+            )
+        effects, scales = list(saved["effects"]), saved["scales"].tolist()
     for i in tqdm(
         range(len(effects), len(directions)), desc="measuring effects", initial=len(effects), total=len(directions)
     ):
@@ -382,6 +405,7 @@ def measure_effects(meter: EffectMeter, directions: Tensor, checkpoint: Path | N
                     "scales": torch.tensor(scales),
                 },
                 str(checkpoint),
+                metadata={"config": settings},
             )
     return torch.stack(effects), torch.tensor(scales)
 
@@ -482,7 +506,9 @@ def main(argv: list[str] | None = None) -> int:
     fit_cmd.add_argument("--n-random", type=int, default=MeasureConfig.n_random, help="random candidates (default 0)")
     fit_cmd.add_argument("--sampling", choices=list(SAMPLING), default=MeasureConfig.sampling)
     fit_cmd.add_argument("--scale-rule", choices=list(SCALE_RULES), default=MeasureConfig.scale_rule)
-    fit_cmd.add_argument("--target-loss", type=float, default=MeasureConfig.target_loss, help="reference rule (nats)")
+    fit_cmd.add_argument(
+        "--target-loss", type=float, default=None, help="reference rule (nats; default: 4.0 for 2b, 3.5 for 9b)"
+    )
     fit_cmd.add_argument("--corpus", default=None, help="text file for the reference rule (default: a small one)")
     fit_cmd.add_argument("--prompt-set", choices=list(PROMPT_SETS), default=MeasureConfig.prompt_set)
     fit_cmd.add_argument("--samples-per-prompt", type=int, default=MeasureConfig.samples_per_prompt)
@@ -509,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         args.loss_increase,
         sampling=args.sampling,
         scale_rule=args.scale_rule,
-        target_loss=args.target_loss,
+        target_loss=args.target_loss if args.target_loss is not None else target_loss_for(args.model),
         corpus=args.corpus,
         prompt_set=args.prompt_set,
         samples_per_prompt=args.samples_per_prompt,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from inspect_ai import eval as inspect_eval
@@ -109,6 +111,12 @@ def test_measurement_resumes_from_its_checkpoint(measured, tmp_path, monkeypatch
     monkeypatch.setattr(meter, "effect", must_not_run)
     again, _ = measure_effects(meter, directions[:20], checkpoint)
     assert torch.equal(again, first)
+    # a checkpoint of other candidates or settings is refused by name, never mixed in or overwritten
+    with pytest.raises(ValueError, match=r"holds 20 effects measured with other settings or candidates"):
+        measure_effects(meter, directions[1:21], checkpoint)
+    monkeypatch.setattr(meter, "config", dataclasses.replace(meter.config, samples_per_prompt=2))
+    with pytest.raises(ValueError, match=r"\"samples_per_prompt\": 1.*\"samples_per_prompt\": 2"):
+        measure_effects(meter, directions[:20], checkpoint)
 
 
 def test_fit_command_saves_an_approximator(tiny_model_dir, tiny_sae_dir, tmp_path, capsys):
@@ -412,3 +420,12 @@ def test_the_measurement_uses_the_authors_prompts_samples_and_lengths_by_default
     # sample j of prompt i has the same seed for the candidate as for the baseline: j < 2 of the baseline's 5
     assert sorted(r.seed for r in steered) == [s for s in baseline_seeds if (s - config.seed) // 100003 < 2]
     assert all(r.steering is not None and r.steering.alpha == 10.0 for r in steered)
+
+
+def test_the_target_loss_is_the_authors_per_model(caplog):
+    from steering.sae_ts import target_loss_for
+
+    assert target_loss_for("google/gemma-2-2b") == target_loss_for("google/gemma-2-2b-it") == 4.0
+    assert target_loss_for("google/gemma-2-9b-it") == 3.5
+    assert target_loss_for("smollm2-135m-instruct") == 4.0
+    assert "no SAE-TS target loss is known for smollm2-135m-instruct" in caplog.text
