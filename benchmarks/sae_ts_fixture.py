@@ -32,6 +32,7 @@ def main() -> None:
 
     from steering.directions import SaeRef, load_sae
     from steering.sae_ts import (
+        FIRST_MEASUREMENT,
         EffectMeter,
         MeasureConfig,
         candidate_directions,
@@ -52,15 +53,7 @@ def main() -> None:
     configs = {
         "reference": MeasureConfig(layer=2, target_loss=round(base + 0.04, 4), batch_size=args.batch_size),
         "first": MeasureConfig(
-            layer=2,
-            max_new_tokens=16,
-            loss_increase=0.05,
-            sampling="nearly_greedy",
-            scale_rule="loss_increase",
-            prompt_set="chat",
-            samples_per_prompt=1,
-            baseline_samples_per_prompt=1,
-            batch_size=args.batch_size,
+            layer=2, max_new_tokens=16, loss_increase=0.05, batch_size=args.batch_size, **FIRST_MEASUREMENT
         ),
     }
     results = {}

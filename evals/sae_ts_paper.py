@@ -87,7 +87,8 @@ def max_product() -> Metric:
                 if isinstance(grade, int | float) and not math.isnan(grade):
                     cell[criterion].append(float(grade))
         vectors = sorted({vector for vector, _ in cells})
-        out: dict[str, float] = {}
+        figures: dict[str, float] = {}  # first, so inspect view's header shows them
+        per_scale: dict[str, float] = {}
         for vector in vectors:
             suffix = f" ({vector})" if len(vectors) > 1 else ""
             products: dict[float, float] = {}
@@ -96,11 +97,11 @@ def max_product() -> Metric:
                     continue
                 if all(grades[c] for c in CRITERIA):
                     products[scale] = math.prod(sum(grades[c]) / len(grades[c]) for c in CRITERIA)
-                out[f"product α={scale:+g} ({vector})"] = products.get(scale, float("nan"))
+                per_scale[f"product α={scale:+g} ({vector})"] = products.get(scale, float("nan"))
             best = max(products, key=lambda s: products[s]) if products else float("nan")
-            out[f"max_product{suffix}"] = products[best] if products else float("nan")
-            out[f"scale_at_max{suffix}"] = best
-        return out
+            figures[f"max_product{suffix}"] = products[best] if products else float("nan")
+            figures[f"scale_at_max{suffix}"] = best
+        return {**figures, **per_scale}
 
     return compute
 

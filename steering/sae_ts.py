@@ -50,6 +50,15 @@ SAMPLING = {
     # this project's first setting, nearly greedy: each effect all-or-nothing and noisier
     "nearly_greedy": {"temperature": 1.0, "top_k": 50, "top_p": 0.3},
 }
+FIRST_MEASUREMENT = {
+    "sampling": "nearly_greedy",
+    "scale_rule": "loss_increase",
+    "prompt_set": "chat",
+    "samples_per_prompt": 1,
+    "baseline_samples_per_prompt": 1,
+}
+"""This project's first measurement (one nearly greedy sample of 12 chat prompts, the +1-nat bisection), kept
+by name for comparison with the authors' defaults: ``MeasureConfig(layer=..., **FIRST_MEASUREMENT)``."""
 SCALE_RULES = ("reference", "loss_increase")
 """``reference``: the authors' grid + interpolation to an absolute loss on 32-token corpus chunks;
 ``loss_increase``: ours, bisection to a rise over the unsteered loss on the reference sentences."""
@@ -192,7 +201,11 @@ def reference_loss(model: Any, batch: Any, layer: int, direction: Tensor | None,
 
 def grid_scale(loss_at: Any, grid: tuple[float, ...], target: float) -> float:
     """The authors' rule: raise the scale along ``grid`` until the loss exceeds ``target``, then
-    interpolate linearly between the last two points (extrapolating if the grid ends first)."""
+    interpolate linearly between the last two points (extrapolating if the grid ends first).
+
+    One departure: when the grid ends below the target and its last two losses do not rise, theirs
+    extrapolates to a negative (or infinite) scale, steering the other way; here the scale is the grid's end.
+    """
     losses: list[float] = []
     for scale in grid:
         losses.append(loss_at(scale))
@@ -204,7 +217,9 @@ def grid_scale(loss_at: Any, grid: tuple[float, ...], target: float) -> float:
             "raise --target-loss above the unsteered loss on the corpus"
         )
     (x1, x2), (y1, y2) = grid[len(losses) - 2 : len(losses)], losses[-2:]
-    return x2 if y2 == y1 else x1 + (target - y1) * (x2 - x1) / (y2 - y1)
+    if y2 <= y1:
+        return x2
+    return x1 + (target - y1) * (x2 - x1) / (y2 - y1)
 
 
 def corpus_chunks(tokenizer: Any, path: str | Path | None, n_chunks: int, length: int = 32) -> dict[str, Tensor]:

@@ -11,6 +11,7 @@ from inspect_ai import eval as inspect_eval
 from evals.french import french
 from steering.directions import SaeRef
 from steering.sae_ts import (
+    FIRST_MEASUREMENT,
     REFERENCE_GRID,
     SAMPLING,
     Approximator,
@@ -30,18 +31,7 @@ from steering.sae_ts import (
 # the random tiny model sits at chance loss, so a small loss increase is the only reachable target; the
 # figures README quotes were measured with the project's first measurement (chat prompts, one sample each,
 # nearly greedy), which these tests keep because they are quick
-CONFIG = MeasureConfig(
-    layer=2,
-    n_features=96,
-    n_random=96,
-    max_new_tokens=16,
-    loss_increase=0.05,
-    sampling="nearly_greedy",
-    scale_rule="loss_increase",
-    prompt_set="chat",
-    samples_per_prompt=1,
-    baseline_samples_per_prompt=1,
-)
+CONFIG = MeasureConfig(layer=2, n_features=96, n_random=96, max_new_tokens=16, loss_increase=0.05, **FIRST_MEASUREMENT)
 TARGETS = [5, 17, 42, 100, 200]
 
 
@@ -250,6 +240,8 @@ def test_the_grid_rule_interpolates_between_the_last_two_scales_as_the_authors_d
     assert grid_scale(lambda s: 2 + s / 45, REFERENCE_GRID, 4.0) == pytest.approx(90.0)
     # never above the target on the grid: extrapolated from the last two points (180, 1.18) and (200, 1.2)
     assert grid_scale(lambda s: 1 + s / 1000, REFERENCE_GRID, 4.0) == pytest.approx(3000.0)
+    # never above the target and falling at the end: theirs would extrapolate to a negative scale; ours stops at 200
+    assert grid_scale(lambda s: 1 + s / 1000 - (s == 200) * 0.1, REFERENCE_GRID, 4.0) == 200.0
     with pytest.raises(ValueError, match=r"the loss at scale 0 \(6.000\) already exceeds the target 4.0"):
         grid_scale(lambda s: 6.0, REFERENCE_GRID, 4.0)
 
