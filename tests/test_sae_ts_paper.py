@@ -125,3 +125,20 @@ def test_the_preset_runs_offline_with_raw_prompts_per_sample_seeds_and_both_grad
     summary = write_outputs([tmp_path / "logs"], tmp_path / "curves")["summary"]
     assert set(summary["scorer"]) == {"paper_judge_behavior", "paper_judge_coherence"}
     assert summary["mean"].between(0, 1).all() and len(summary) == 2 * 16
+
+
+def test_an_unparsable_grade_is_unscored_with_its_text_never_a_number(tiny_model_dir, tiny_sae_dir, tmp_path):
+    task = sae_ts_paper(model=str(tiny_model_dir), layer=2, sae=str(tiny_sae_dir), features="5:0.5,17:0.5", samples=1)
+    (log,) = inspect_eval(
+        task, model_roles={"grader": "stubgrader/garbage"}, log_dir=str(tmp_path / "logs"), display="none"
+    )
+    assert log.status == "success", log.error
+    for sample in log.samples:
+        score = sample.scores["paper_judge"]
+        assert all(math.isnan(v) for v in score.value.values())
+        assert score.explanation == "unscored: behavior, coherence"
+        assert score.metadata["behavior"] == {
+            "grade": None,
+            "grader_reply": "I cannot decide on a number for this one.",
+        }
+    assert math.isnan(log.results.scores[0].metrics["max_product"].value)
