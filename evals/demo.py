@@ -21,6 +21,7 @@ from pathlib import Path
 from inspect_ai import Task, task
 
 from evals.judge import criteria, instructions
+from evals.runner import run_and_plot
 from evals.scorers import french_share
 from evals.sweep import sweep_task
 
@@ -73,21 +74,14 @@ def french_demo(
 
 def run(out: Path, grader: str | None = None, display: str | None = None, **task_args: object) -> dict:
     """Run (or resume) the sweep into out/logs and write the curves to out/curves."""
-    from inspect_ai import eval_set
-
-    from evals.curves import write_outputs
-
-    success, logs = eval_set(
+    return run_and_plot(
         french_demo(judge=grader is not None, **task_args),
-        log_dir=str(out / "logs"),
+        out,
         model=DEMO_MODEL,
         model_args={"layer": DEMO_LAYER, "batch_size": 16},
         model_roles={"grader": grader} if grader else None,
         display=display,
     )
-    if not success:
-        raise RuntimeError(f"the sweep did not finish; run the same command again to resume ({out / 'logs'})")
-    return write_outputs([out / "logs"], out / "curves")
 
 
 def main(argv: list[str] | None = None) -> int:

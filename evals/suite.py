@@ -27,6 +27,7 @@ from evals.args import parse_alphas, parse_bool, parse_float, parse_int, parse_m
 from evals.concepts import DEFAULT_SAE_WIDTH, load_concepts
 from evals.dataset import load_prompts, prompting_samples, steering_samples
 from evals.judge import template_digest
+from evals.runner import run_and_plot
 from evals.scorers import behavior, coherence, fluency, language_share, unsteered_logprob
 from evals.solvers import steer
 
@@ -115,10 +116,6 @@ def suite(
 
 def run(out: Path, n_prompts: int = 10, display: str | None = None, **task_args: object) -> dict:
     """Run (or resume) the offline suite into out/logs and write curves and the leaderboard to out/curves."""
-    from inspect_ai import eval_set
-
-    from evals.curves import write_outputs
-
     args = {
         "concepts": "offline",
         "alphas": SUITE_ALPHAS,
@@ -129,16 +126,7 @@ def run(out: Path, n_prompts: int = 10, display: str | None = None, **task_args:
         "n_prompts": n_prompts,
         **task_args,
     }
-    success, _ = eval_set(
-        suite(**args),
-        log_dir=str(out / "logs"),
-        model=SUITE_MODEL,
-        model_args={"layer": SUITE_LAYER},
-        display=display,
-    )
-    if not success:
-        raise RuntimeError(f"the suite did not finish; run the same command again to resume ({out / 'logs'})")
-    return write_outputs([out / "logs"], out / "curves")
+    return run_and_plot(suite(**args), out, model=SUITE_MODEL, model_args={"layer": SUITE_LAYER}, display=display)
 
 
 def main(argv: list[str] | None = None) -> int:
