@@ -124,18 +124,27 @@ def test_fit_command_saves_an_approximator(tiny_model_dir, tiny_sae_dir, tmp_pat
     assert out.with_suffix(".effects.safetensors").exists()
 
 
-def test_inspect_sweeps_sae_ts_against_the_decoder_row_in_one_run(fitted, tiny_model_dir, tiny_sae_dir, tmp_path):
+def _run_on_tiny(task, fitted, tiny_model_dir, tiny_sae_dir, tmp_path):
+    """One inspect eval of ``task`` on the tiny fixture with the fitted approximator; the log, checked successful."""
     path = tmp_path / "fit.safetensors"
     fitted.approximator.save(path)
     (log,) = inspect_eval(
-        french(vector="sae,sae_ts", normalize=True, feature=42, alphas=[0, 40], methods="add", n_prompts=2,
-               max_tokens=8, judge=False, prompting=False),
+        task,
         model=f"steered/{tiny_model_dir}",
         model_args={"sae": str(tiny_sae_dir), "layer": 2, "sae_ts": str(path)},
         log_dir=str(tmp_path / "logs"),
         display="none",
-    )  # fmt: skip
+    )
     assert log.status == "success", log.error
+    return log
+
+
+def test_inspect_sweeps_sae_ts_against_the_decoder_row_in_one_run(fitted, tiny_model_dir, tiny_sae_dir, tmp_path):
+    log = _run_on_tiny(
+        french(vector="sae,sae_ts", normalize=True, feature=42, alphas=[0, 40], methods="add", n_prompts=2,
+               max_tokens=8, judge=False, prompting=False),
+        fitted, tiny_model_dir, tiny_sae_dir, tmp_path,
+    )  # fmt: skip
     assert {s.metadata["vector"] for s in log.samples} == {"sae", "sae_ts"}
     for sample in log.samples:
         (call,) = [e.call for e in sample.events if e.event == "model"]
@@ -334,23 +343,17 @@ def test_bad_weighted_targets_are_named(text, message):
 def test_weighted_targets_run_through_the_task_arguments(fitted, tiny_model_dir, tiny_sae_dir, tmp_path):
     from evals.curves import write_outputs
 
-    path = tmp_path / "fit.safetensors"
-    fitted.approximator.save(path)
     with pytest.raises(ValueError, match=r"weighted targets \(feature=5:0.5,17:0.5\) work with vector=sae or sae_ts"):
         french(vector="diff_of_means", feature="5:0.5,17:0.5")
     # Inspect's CLI splits -T feature=5:0.5,17:0.5 at the comma and reads a JSON object as a mapping
     for cli_form in (["5:0.5", "17:0.5"], {"5": 0.5, "17": 0.5}):
         task = french(vector="sae_ts", feature=cli_form, alphas=[0], methods="add", n_prompts=1, judge=False)
         assert {s.metadata["targets"] for s in task.dataset if s.metadata["vector"] == "sae_ts"} == {"5:0.5,17:0.5"}
-    (log,) = inspect_eval(
+    log = _run_on_tiny(
         french(vector="sae_ts", feature="5:0.5,17:0.5", alphas=[0, 40], methods="add", n_prompts=2, max_tokens=6,
                judge=False, prompting=False),
-        model=f"steered/{tiny_model_dir}",
-        model_args={"sae": str(tiny_sae_dir), "layer": 2, "sae_ts": str(path)},
-        log_dir=str(tmp_path / "logs"),
-        display="none",
+        fitted, tiny_model_dir, tiny_sae_dir, tmp_path,
     )  # fmt: skip
-    assert log.status == "success", log.error
     for sample in log.samples:
         (call,) = [e.call for e in sample.events if e.event == "model"]
         assert call.request["steering"]["targets"] == [[5, 0.5], [17, 0.5]]
