@@ -1,12 +1,14 @@
 """How the offline demo's setting was chosen: french_share x coherence over layers, decoding and positions.
 
-python benchmarks/demo_tuning.py --layers 10,12 --alphas 0,0.5,1.0 --temperature 0.7 --out results.jsonl
-python benchmarks/demo_tuning.py --rescore benchmarks/results/demo_tuning.jsonl   # after a metric change
+python benchmarks/demo_tuning.py --model gemma-3-270m --layers 6,9,12 --temperature 0.7 --out results.jsonl
+python benchmarks/demo_tuning.py --model smollm2-135m-instruct --prompts instructions --cues "Answer in French."
+python benchmarks/demo_tuning.py --rescore benchmarks/results/demo_tuning_gemma3.jsonl   # after a metric change
 
-Generates with ``steering.generation`` directly (no Inspect, no judge) on SmolLM2-135M-Instruct with the
-difference-of-means French direction, 10 neutral prompts, 48 tokens, seed 16 per row, and prints each
-(layer, positions, method, alpha) cell's mean french_share, coherence and product of the two means, the
-demo's objective. Each cell's replies are appended to the JSONL, so the figures can be recomputed.
+Generates with ``steering.generation`` directly (no Inspect, no judge) with the difference-of-means French
+direction, 10 prompts, 48 tokens, seed 16 per row, and prints each (layer, positions, method, alpha) cell's
+mean french_share, coherence and product of the two means, the demo's objective. Each prompting cue (the
+prompting reference: an instruction appended, or a template with ``{prompt}``) is a cell of its own with
+method "prompting". Each cell's replies are appended to the JSONL, so the figures can be recomputed.
 """
 
 from __future__ import annotations
@@ -26,9 +28,24 @@ def score(cell: dict) -> dict:
     return {**cell, "french": mean_french, "coherence": mean_coherence, "combined": mean_french * mean_coherence}
 
 
+def cue_prompt(cue: str, prompt: str) -> str:
+    from evals.solvers import with_instruction
+
+    return with_instruction(prompt, cue)
+
+
+def shipped_prompts(name: str) -> str:
+    from steering import shipped_file
+
+    return str(shipped_file(name, ".", ".jsonl", "prompt file"))
+
+
 def show(cell: dict) -> None:
+    where = f"layer {cell['layer']:>2} {cell['positions']:9}" if cell.get("layer") is not None else "prompting   "
+    if cell.get("cue"):
+        where += f" cue={cell['cue'][:40]!r}"
     print(
-        f"layer {cell['layer']:>2} {cell['positions']:9} T={cell['temperature']:<4} {cell['method']:10} "
+        f"{where} T={cell['temperature']:<4} {cell['method']:10} "
         f"alpha={cell['alpha']:<5} french={cell['french']:.2f} coherence={cell['coherence']:.2f} "
         f"combined={cell['combined']:.2f}"
     )
@@ -42,17 +59,27 @@ def generate_cells(args: argparse.Namespace) -> list[dict]:
     from steering.models import load_model
     from steering.sources import load_contrast
 
-    model, tokenizer = load_model("smollm2-135m-instruct", "cpu", "float32")
+    model, tokenizer = load_model(args.model, "cpu", "float32")
     positive, negative = load_contrast("french_english")
-    prompts = load_prompts(None, args.n_prompts)
+    prompts = load_prompts(shipped_prompts(args.prompts), args.n_prompts)
     params = GenerationParams(max_new_tokens=args.max_tokens, temperature=args.temperature or None)
+    chat = args.chat == "true"
+    base = {"model": args.model, "prompts": args.prompts, "temperature": args.temperature}
     cells = []
+    for cue in args.cues:
+        requests = [
+            Request([{"role": "user", "content": cue_prompt(cue, p["prompt"])}], seed=16, chat=chat) for p in prompts
+        ]
+        outputs = generate_in_batches(model, tokenizer, requests, params, 0, 40, "all")
+        cell = {**base, "layer": None, "positions": None, "method": "prompting", "alpha": 0.0, "cue": cue}
+        cells.append(score({**cell, "texts": [o.text for o in outputs]}))
+        show(cells[-1])
     for layer in map(int, args.layers.split(",")):
         direction = diff_of_means(model, tokenizer, layer, positive, negative)
         for positions in args.positions.split(","):
             keys = list(itertools.product(args.methods.split(","), map(float, args.alphas.split(",")), prompts))
             requests = [
-                Request([{"role": "user", "content": p["prompt"]}], RowSteering(direction, alpha, method), seed=16)
+                Request([{"role": "user", "content": p["prompt"]}], RowSteering(direction, alpha, method), 16, chat)
                 for method, alpha, p in keys
             ]
             outputs = generate_in_batches(model, tokenizer, requests, params, layer, 40, positions)
@@ -60,7 +87,7 @@ def generate_cells(args: argparse.Namespace) -> list[dict]:
             for (method, alpha, _), output in zip(keys, outputs):
                 texts.setdefault((method, alpha), []).append(output.text)
             for (method, alpha), replies in texts.items():
-                cell = {"layer": layer, "positions": positions, "temperature": args.temperature, "method": method}
+                cell = {**base, "layer": layer, "positions": positions, "method": method}
                 cells.append(score({**cell, "alpha": alpha, "texts": replies}))
                 show(cells[-1])
     return cells
@@ -68,7 +95,11 @@ def generate_cells(args: argparse.Namespace) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layers", default="10,12,15,20")
+    parser.add_argument("--model", default="gemma-3-270m", help="an embedded model name, hub id or folder")
+    parser.add_argument("--prompts", default="openers", help="a prompts/*.jsonl name or path")
+    parser.add_argument("--chat", choices=["true", "false"], default="false", help="format with the chat template")
+    parser.add_argument("--cues", nargs="*", default=[], help="prompting cues (appended, or templates with {prompt})")
+    parser.add_argument("--layers", default="6,9,12")
     parser.add_argument("--alphas", default="0,0.3,0.4,0.5,0.6,0.8,1.0")
     parser.add_argument("--methods", default="add,add_renorm")
     parser.add_argument("--positions", default="all")
@@ -86,7 +117,7 @@ def main() -> None:
         cells = generate_cells(args)
     best: dict[tuple, dict] = {}
     for cell in cells:
-        key = (cell["layer"], cell["positions"], cell["temperature"])
+        key = (cell.get("model"), cell["layer"], cell["positions"], cell["temperature"], cell.get("cue"))
         if key not in best or cell["combined"] > best[key]["combined"]:
             best[key] = cell
     print("\nbest cell per (layer, positions, temperature):")

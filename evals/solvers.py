@@ -62,14 +62,25 @@ def steer(normalize: bool = False, cache: bool = True) -> Solver:
     return solve
 
 
+def with_instruction(prompt: str, instruction: str) -> str:
+    """The prompt as the prompting reference asks it.
+
+    A chat model is asked in words: the instruction follows the prompt. A base model only continues
+    text, so it is asked with a cue it continues from: an instruction holding ``{prompt}`` is a
+    template (a French preamble or a few French lines, then the prompt).
+    """
+    if "{prompt}" in instruction:
+        return instruction.replace("{prompt}", prompt)
+    return f"{prompt}\n\n{instruction}"
+
+
 async def _prompted(state: TaskState, generate: Generate, cache: bool) -> TaskState:
-    """The prompting reference: no steering; the instruction follows the prompt in the user turn.
+    """The prompting reference: no steering; the prompt as ``with_instruction`` asks it.
 
     ``state.input_text`` (what the judges are shown as the prompt) stays the bare prompt, so
     steered and prompted replies are graded against the same question.
     """
-    instruction = state.metadata["instruction"]
     user = state.user_prompt
-    user.text = f"{user.text}\n\n{instruction}"
+    user.text = with_instruction(user.text, state.metadata["instruction"])
     policy = CachePolicy(expiry=None, scopes=cache_scopes(get_model().model_args, PROMPTING)) if cache else False
     return await generate(state, cache=policy)

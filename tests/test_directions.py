@@ -8,11 +8,13 @@ from steering.directions import (
     DEFAULT_SAE_RELEASE,
     SaeRef,
     check_sae_fits,
+    content_positions,
     diff_of_means,
     load_sae,
     load_vector_file,
     sae_feature_directions,
 )
+from steering.hooks import recording
 from steering.testing import TINY_D_SAE, TINY_SAE_LAYER, local_converter
 
 
@@ -83,3 +85,22 @@ def test_diff_of_means_skips_the_first_token(tiny):
         keep[keep.nonzero()[0]] = False  # the row's first real token
         means.append(hidden[row, keep].mean(0))
     torch.testing.assert_close(vector, means[0] - means[1], atol=1e-5, rtol=1e-5)
+
+
+def test_diff_of_means_on_the_last_layer_is_taken_where_the_hook_steers(tiny):
+    """hidden_states[-1] is the final norm's output, not the last layer's: the mean must use the layer output."""
+    model, tokenizer = tiny
+    last = model.config.num_hidden_layers - 1
+    positive, negative = ["Bonjour le monde", "Le chat dort"], ["Hello world"]
+    vector = diff_of_means(model, tokenizer, last, positive, negative)
+    means = []
+    for texts in (positive, negative):
+        batch = tokenizer(texts, return_tensors="pt", padding=True)
+        with torch.no_grad(), recording(model, last) as seen:
+            model(**batch)
+        keep = content_positions(batch["attention_mask"])
+        means.append(seen[0][keep].mean(0))
+    torch.testing.assert_close(vector, means[0] - means[1], atol=1e-5, rtol=1e-5)
+    with torch.no_grad():  # what the old code averaged differs here (the final norm's output)
+        final = model(**tokenizer(negative, return_tensors="pt"), output_hidden_states=True).hidden_states[-1]
+    assert (final - seen[0]).abs().max() > 0.1
