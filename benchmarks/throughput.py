@@ -58,12 +58,12 @@ def _tiny_fixture(root: Path) -> dict:
 
 
 def _smollm2() -> dict:
-    from evals.demo import DEMO_LAYER
+    from evals.demo import DEMOS
     from steering.models import embedded_model_dir
 
     return {
         "model": str(embedded_model_dir("smollm2-135m-instruct")),
-        "model_args": {"layer": DEMO_LAYER},
+        "model_args": {"layer": DEMOS["smollm2"].layer},
         "vector": "diff_of_means",
         "feature": None,
         "alphas": [-0.5, 0.4, 0.8, 1.2],

@@ -9,6 +9,9 @@ from inspect_ai.dataset import MemoryDataset, Sample
 
 from steering import PROMPTS_DIR
 
+FEATURE_SOURCES = ("sae", "sae_ts")
+"""Direction sources that take an SAE feature."""
+
 PROMPTING = "prompting"
 """The method and vector of prompting-reference samples (evals.scorers uses the same name)."""
 
@@ -120,7 +123,8 @@ def steering_samples(
                 "prompt_id": record["id"],
                 "alpha": alpha,
                 "method": method,
-                "feature": feature,
+                # only a source that reads an SAE feature carries one (a difference of means has none)
+                "feature": feature if vector in FEATURE_SOURCES else None,
                 "vector": vector,
                 **(extra or {}),
             },

