@@ -120,7 +120,7 @@ def main() -> None:
         key = (cell.get("model"), cell["layer"], cell["positions"], cell["temperature"], cell.get("cue"))
         if key not in best or cell["combined"] > best[key]["combined"]:
             best[key] = cell
-    print("\nbest cell per (layer, positions, temperature):")
+    print("\nbest cell per (model, layer, positions, temperature, cue):")
     for cell in best.values():
         show(cell)
     if args.out and not args.rescore:

@@ -63,3 +63,47 @@ def test_steered_layer_output_is_h_plus_alpha_v_on_gemma3(gemma3, layer):
     for row, alpha in enumerate(alphas):
         expected = (alpha * direction).expand(int(real[row].sum()), -1)
         torch.testing.assert_close(change[row, real[row]], expected, rtol=0, atol=1e-4 * max(abs(alpha), 1))
+
+
+@pytest.mark.slow
+def test_inspect_eval_steers_gemma3_with_gemma_scope_2_by_release_name_offline(gemma3, tmp_path):
+    """The user's command on a real Gemma 3 with a Gemma Scope 2 SAE (random weights, real shapes) from a hub cache."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from inspect_ai.log import read_eval_log
+
+    from steering.testing import build_gemma_scope_2_cache, random_jumprelu_params
+
+    build_gemma_scope_2_cache(
+        tmp_path / "hub", random_jumprelu_params(640, 16384, seed=4),
+        "resid_post/layer_12_width_16k_l0_medium", "google/gemma-scope-2-270m-pt",
+    )  # fmt: skip
+    command = [
+        sys.executable, "-m", "inspect_ai", "eval", "evals/french.py", "--model", "steered/gemma-3-270m",
+        "-M", "sae_release=gemma-scope-2-270m-pt-res", "-M", "sae_id=layer_12_width_16k_l0_medium",
+        "-M", "layer=12", "-M", "chat_template=false", "-T", "feature=4321", "-T", "alphas=0,3000",
+        "-T", "methods=add", "-T", "n_prompts=2", "-T", "judge=false", "-T", "prompting=false",
+        "-T", "max_tokens=8", "-T", "temperature=0", "--log-dir", str(tmp_path / "logs"), "--display", "plain",
+    ]  # fmt: skip
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (log_file,) = (tmp_path / "logs").glob("*.eval")
+    log = read_eval_log(str(log_file))
+    assert log.status == "success", log.error
+    model, tokenizer = gemma3
+    replies = {(s.metadata["alpha"], s.input): s.output.completion for s in log.samples}
+    for prompt in {s.input for s in log.samples}:
+        batch = tokenizer(raw_prompt(tokenizer, [{"role": "user", "content": prompt}]), return_tensors="pt",
+                          add_special_tokens=False)  # fmt: skip
+        with torch.no_grad():
+            reference = model.generate(**batch, max_new_tokens=8, do_sample=False)
+        plain = tokenizer.decode(reference[0, batch.input_ids.shape[1] :], skip_special_tokens=True)
+        assert replies[(0.0, prompt)] == plain
+        assert replies[(3000.0, prompt)] != plain, f"the Gemma Scope 2 row changed nothing for {prompt!r}"
+    steered = [e for s in log.samples for e in s.events if e.event == "model" and e.model.startswith("steered/")]
+    assert {e.config.extra_body["steering"]["feature"] for e in steered} == {4321}
