@@ -62,7 +62,7 @@ def main() -> None:
     from evals.judge import criteria
     from evals.stub_grader import InFlight
     from evals.sweep import sweep_task
-    from steering.provider import SteeredModelAPI
+    from steering.provider.model_api import SteeredModelAPI
 
     root = Path(os.environ.get("STEERING_CACHE", Path(tempfile.gettempdir()) / "steering-bench"))
     setup = _tiny_fixture(root / "fixtures") if args.model == "tiny" else _smollm2()

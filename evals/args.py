@@ -9,13 +9,12 @@ task defaults are spelled out (``"default"``) rather than None.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from steering.methods import METHODS
-from steering.spec import VECTOR_SOURCES
+from steering.sources import get_source, source_names
 
 
 def default_alphas() -> list[float]:
@@ -75,17 +74,12 @@ def parse_methods(value: Any) -> list[str]:
 
 
 def parse_vectors(value: Any) -> list[str]:
-    """Direction sources to sweep side by side: "sae", "sae_ts", "diff_of_means" or vector file paths."""
+    """Direction sources to sweep side by side: registered source names or vector file paths."""
     vectors = [] if value is None else [str(v) for v in _as_list(value)]
     if not vectors:
-        raise ValueError("vector is empty: use sae, sae_ts, diff_of_means or a .safetensors/.npy path")
+        raise ValueError(f"vector is empty: use one of {source_names()} (or a .safetensors/.npy path)")
     for vector in vectors:
-        if vector not in VECTOR_SOURCES and not vector.endswith((".safetensors", ".npy")):
-            raise ValueError(
-                f"unknown vector {vector!r}: use one of {list(VECTOR_SOURCES)} or a .safetensors/.npy path"
-            )
-        if vector not in VECTOR_SOURCES and not Path(vector).is_file():
-            raise ValueError(f"vector file {vector!r} does not exist")
+        get_source(vector).check(vector)
     return list(dict.fromkeys(vectors))
 
 

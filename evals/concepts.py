@@ -21,7 +21,7 @@ from pathlib import Path
 from evals.metrics import LANGUAGES
 from steering import shipped_file
 from steering.sources import load_contrast
-from steering.spec import VECTOR_SOURCES
+from steering.sources.registry import get_source, names_that
 
 CONCEPT_KEYS = ("name", "criterion", "instruction", "directions", "language", "description")
 DIRECTION_KEYS = ("vector", "feature", "contrast")
@@ -109,28 +109,26 @@ def _direction(item: object, where: str, sae_width: int) -> Direction:
     if unknown:
         raise ValueError(f"{where}: unknown direction keys {unknown}; valid keys are {list(DIRECTION_KEYS)}")
     vector, feature, contrast = item.get("vector"), item.get("feature"), item.get("contrast")
-    if not isinstance(vector, str) or not vector:
-        raise ValueError(f"{where}: direction 'vector' must be one of {list(VECTOR_SOURCES)} or a file, got {vector!r}")
-    if vector in ("sae", "sae_ts"):
+    try:
+        source = get_source(vector)
+        source.check(vector)
+    except ValueError as error:
+        raise ValueError(f"{where}: direction {error}") from None
+    if source.takes_feature:
         if isinstance(feature, bool) or not isinstance(feature, int) or not 0 <= feature < sae_width:
             raise ValueError(
                 f"{where}: feature {feature!r} is out of range for a {sae_width}-feature SAE (0..{sae_width - 1}); "
                 "set -T sae_width=N when the provider's SAE is another width"
             )
     elif feature is not None:
-        raise ValueError(f"{where}: 'feature' belongs to vector 'sae' or 'sae_ts', not {vector!r}")
-    if vector == "diff_of_means":
+        raise ValueError(f"{where}: 'feature' belongs to vector {names_that('takes_feature')}, not {vector!r}")
+    if source.takes_contrast:
         if not isinstance(contrast, str) or not contrast:
-            raise ValueError(f"{where}: vector 'diff_of_means' needs a 'contrast' set (prompts/contrast name or path)")
+            raise ValueError(f"{where}: vector {vector!r} needs a 'contrast' set (prompts/contrast name or path)")
         try:
             load_contrast(contrast)
         except ValueError as error:
             raise ValueError(f"{where}: {error}") from None
     elif contrast is not None:
-        raise ValueError(f"{where}: 'contrast' belongs to vector 'diff_of_means', not {vector!r}")
-    if vector not in VECTOR_SOURCES:
-        if not vector.endswith((".safetensors", ".npy")) or not Path(vector).is_file():
-            raise ValueError(
-                f"{where}: vector {vector!r} is neither one of {list(VECTOR_SOURCES)} nor a .safetensors/.npy file"
-            )
+        raise ValueError(f"{where}: 'contrast' belongs to vector {names_that('takes_contrast')}, not {vector!r}")
     return Direction(vector, feature, contrast)

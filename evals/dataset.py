@@ -8,9 +8,7 @@ from pathlib import Path
 from inspect_ai.dataset import MemoryDataset, Sample
 
 from steering import PROMPTS_DIR
-
-FEATURE_SOURCES = ("sae", "sae_ts")
-"""Direction sources that take an SAE feature."""
+from steering.sources.registry import get_source, takes_feature
 
 PROMPTING = "prompting"
 """The method and vector of prompting-reference samples (evals.scorers uses the same name)."""
@@ -47,7 +45,7 @@ def alpha_label(alpha: float) -> str:
 
 
 def _vector_label(vector: str) -> str:
-    return Path(vector).stem if vector.endswith((".safetensors", ".npy")) else vector
+    return Path(vector).stem if get_source(vector).files(vector) else vector
 
 
 def sweep_dataset(
@@ -124,7 +122,7 @@ def steering_samples(
                 "alpha": alpha,
                 "method": method,
                 # only a source that reads an SAE feature carries one (a difference of means has none)
-                "feature": feature if vector in FEATURE_SOURCES else None,
+                "feature": feature if takes_feature(vector) else None,
                 "vector": vector,
                 **(extra or {}),
             },

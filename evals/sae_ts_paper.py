@@ -23,6 +23,7 @@ from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig,
 from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, Value, metric, scorer
 from inspect_ai.solver import TaskState
 
+from evals.analysis.stats import best_cell, product_of_means
 from evals.args import parse_bool, parse_int, parse_vectors
 from evals.dataset import steering_samples
 from evals.judge import parse_grade
@@ -96,11 +97,11 @@ def max_product() -> Metric:
                 if cell_vector != vector:
                     continue
                 if all(grades[c] for c in CRITERIA):
-                    products[scale] = math.prod(sum(grades[c]) / len(grades[c]) for c in CRITERIA)
+                    products[scale] = product_of_means(*(grades[c] for c in CRITERIA))
                 per_scale[f"product α={scale:+g} ({vector})"] = products.get(scale, float("nan"))
-            best = max(products, key=lambda s: products[s]) if products else float("nan")
-            figures[f"max_product{suffix}"] = products[best] if products else float("nan")
-            figures[f"scale_at_max{suffix}"] = best
+            best = best_cell(products)  # the curves' own rule, ties included
+            figures[f"max_product{suffix}"] = products[best] if best is not None else float("nan")
+            figures[f"scale_at_max{suffix}"] = best if best is not None else float("nan")
         return {**figures, **per_scale}
 
     return compute

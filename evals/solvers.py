@@ -10,7 +10,8 @@ from inspect_ai.model import CachePolicy, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from evals.dataset import PROMPTING
-from steering.spec import VECTOR_SOURCES, SteeringSpec, parse_targets
+from steering.sources import get_source
+from steering.spec import SteeringSpec, parse_targets
 
 
 def _fingerprint(path: str) -> str:
@@ -24,8 +25,8 @@ def cache_scopes(model_args: dict[str, Any], vector: str) -> dict[str, str]:
     """What Inspect's cache key lacks: the provider's -M args (layer, SAE, ...) and the local files they name."""
     scopes = {"model_args": json.dumps(model_args, sort_keys=True, default=str)}
     files = {name: model_args.get(name) for name in ("sae", "sae_ts", "model_path")}
-    if vector not in (*VECTOR_SOURCES, PROMPTING):
-        files["vector"] = vector
+    for index, path in enumerate([] if vector == PROMPTING else get_source(vector).files(vector)):
+        files[f"vector{index or ''}"] = path
     for name, path in files.items():
         if isinstance(path, str) and Path(path).exists():
             scopes[f"file_{name}"] = _fingerprint(path)

@@ -22,6 +22,7 @@ from evals.dataset import load_prompts, sweep_dataset
 from evals.judge import template_digest
 from evals.scorers import behavior, coherence, fluency, unsteered_logprob
 from evals.solvers import steer
+from steering.sources.registry import names_that, takes_feature
 from steering.spec import is_weighted, parse_targets, targets_label
 
 
@@ -59,12 +60,14 @@ def sweep_task(
     if is_weighted(feature):
         # SAE-TS's weighted targets, e.g. the authors' French: -T feature=8392:0.5,15769:0.5 (sae: summed rows)
         targets = targets_label(parse_targets(feature))
-        if not set(vectors) <= {"sae", "sae_ts"}:
-            raise ValueError(f"weighted targets (feature={targets}) work with vector=sae or sae_ts, got {vectors}")
+        if not all(takes_feature(v) for v in vectors):
+            raise ValueError(
+                f"weighted targets (feature={targets}) work with vector={names_that('takes_feature')}, got {vectors}"
+            )
         feature = None
     else:
         feature = None if feature is None else parse_int(feature, "feature")
-    for needs_feature in {"sae", "sae_ts"} & set(vectors):
+    for needs_feature in filter(takes_feature, vectors):
         if feature is None and targets is None:
             raise ValueError(f"vector={needs_feature!r} needs a feature id (e.g. -T feature=12332)")
     normalize, judge, cache, prompting = (

@@ -1,4 +1,4 @@
-"""Activation steering for Hugging Face causal LMs, independent of Inspect.
+"""Activation steering for Hugging Face causal LMs; only ``steering.provider`` knows Inspect.
 
 Kept import-light: the Inspect registry entry point imports this package.
 """

@@ -1,10 +1,5 @@
-"""Inspect AI entry point: registers the steered/ provider without importing torch."""
+"""Inspect AI's entry point (pyproject ``[project.entry-points.inspect_ai]``): the provider registers itself."""
 
-from inspect_ai.model import modelapi
+from steering.provider.registry import steered
 
-
-@modelapi(name="steered")
-def steered():  # noqa: ANN201 - Inspect calls this to get the provider class
-    from steering.provider import SteeredModelAPI
-
-    return SteeredModelAPI
+__all__ = ["steered"]

@@ -12,14 +12,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from steering.defaults import DEFAULT_SAE_RELEASE
 from steering.hooks import recording
 from steering.layers import check_layer, decoder_layers
 
 if TYPE_CHECKING:
     from sae_lens import SAE
 
-DEFAULT_SAE_RELEASE = "gemma-scope-2b-pt-res-canonical"
-DEFAULT_SAE_ID = "layer_20/width_16k/canonical"
 
 _RESID_POST_HOOK = re.compile(r"^blocks\.(\d+)\.hook_resid_post$")
 

@@ -18,7 +18,11 @@ METHODS: dict[str, Method] = {}
 
 
 def register_method(name: str) -> Callable[[Method], Method]:
+    """Register ``h -> h'`` under ``name``; a second method under the same name is refused."""
+
     def decorate(fn: Method) -> Method:
+        if name in METHODS:
+            raise ValueError(f"a steering method named {name!r} is already registered ({METHODS[name].__name__})")
         METHODS[name] = fn
         return fn
 

@@ -12,9 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from steering.methods import get_method
-
-VECTOR_SOURCES = ("sae", "sae_ts", "diff_of_means")
-"""Named direction sources; any other ``vector`` value is a path to a .safetensors/.npy file."""
+from steering.sources.registry import get_source, names_that
 
 
 @dataclass(frozen=True)
@@ -36,21 +34,20 @@ class SteeringSpec:
         get_method(self.method)
         if self.feature is not None and (isinstance(self.feature, bool) or not isinstance(self.feature, int)):
             raise ValueError(f"steering feature must be an integer SAE feature id, got {self.feature!r}")
+        source = get_source(self.vector)  # an unknown vector is an error naming the registered sources
         if self.targets is not None:
             object.__setattr__(self, "targets", check_targets(self.targets))
-            if self.vector not in ("sae", "sae_ts") or self.feature is not None:
+            if not source.takes_feature or self.feature is not None:
                 raise ValueError(
-                    f"weighted targets work with vector 'sae' or 'sae_ts', in place of a single feature; "
+                    f"weighted targets work with vector {names_that('takes_feature')}, in place of a single feature; "
                     f"got vector={self.vector!r}, feature={self.feature!r}"
                 )
-        elif self.vector in ("sae", "sae_ts") and self.feature is None:
+        elif source.takes_feature and self.feature is None:
             raise ValueError(f"vector={self.vector!r} needs a feature id")
-        if not isinstance(self.vector, str) or not self.vector:
+        if self.contrast is not None and (not source.takes_contrast or not isinstance(self.contrast, str)):
             raise ValueError(
-                f"steering vector must be one of {list(VECTOR_SOURCES)} or a vector file path, got {self.vector!r}"
+                f"steering contrast {self.contrast!r} needs vector={names_that('takes_contrast')}, got {self.vector!r}"
             )
-        if self.contrast is not None and (self.vector != "diff_of_means" or not isinstance(self.contrast, str)):
-            raise ValueError(f"steering contrast {self.contrast!r} needs vector='diff_of_means', got {self.vector!r}")
         if not isinstance(self.normalize, bool):
             raise ValueError(f"steering normalize must be true or false, got {self.normalize!r}")
 

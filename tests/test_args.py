@@ -99,7 +99,7 @@ def test_every_task_argument_is_checked_before_anything_loads(args, message):
 def test_every_model_argument_is_checked_before_the_model_loads(args, message):
     import torch
 
-    from steering.provider_args import ProviderArgs
+    from steering.provider.args import ProviderArgs
 
     if "device" in args and args["device"] == "cuda" and torch.cuda.is_available():
         pytest.skip("a CUDA device is visible here")
@@ -108,7 +108,7 @@ def test_every_model_argument_is_checked_before_the_model_loads(args, message):
 
 
 def test_a_layer_out_of_range_is_found_from_the_config_before_loading(tiny_model_dir):
-    from steering.provider import SteeredModelAPI
+    from steering.provider.model_api import SteeredModelAPI
 
     with pytest.raises(ValueError, match=r"layer 9 is out of range: the model has 4 decoder layers \(0..3\)"):
         SteeredModelAPI(str(tiny_model_dir), layer=9)

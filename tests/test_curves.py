@@ -233,7 +233,8 @@ def test_a_folder_with_only_failed_samples_exits_non_zero(sweep, tmp_path, capsy
 
 
 def test_judge_audit_on_a_known_table_equals_a_hand_computation():
-    from evals.curves import GROUP, judge_audit
+    from evals.analysis.audit import judge_audit
+    from evals.analysis.schema import GROUP
 
     behaviour = [1, 2, 3, 4, 10]
     french = [0.0, 0.1, 0.2, 0.3, 0.05]
@@ -244,7 +245,7 @@ def test_judge_audit_on_a_known_table_equals_a_hand_computation():
     assert row["spearman"] == pytest.approx(0.4)
     assert row["n"] == 5 and row["most_disagreeing"].startswith("s4 (10 vs 0.05)")
     report_table = pd.DataFrame([row])
-    from evals.curves import _audit_section
+    from evals.analysis.audit import audit_section as _audit_section
 
     assert "**Warning:** behavior and french_share agree poorly (Spearman 0.40, n=5)" in _audit_section(report_table)
 

@@ -3,9 +3,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from steering.defaults import DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE
 from steering.directions import (
-    DEFAULT_SAE_ID,
-    DEFAULT_SAE_RELEASE,
     SaeRef,
     check_sae_fits,
     content_positions,

@@ -16,7 +16,7 @@ from inspect_ai import eval_retry
 from inspect_ai.model import ChatMessageUser, GenerateConfig
 
 from evals.french import french
-from steering.provider import SteeredModelAPI
+from steering.provider.model_api import SteeredModelAPI
 
 REPO = Path(__file__).resolve().parents[1]
 FEATURE = 5

@@ -12,7 +12,7 @@ import torch
 
 from steering.directions import SaeRef
 from steering.hooks import RowSteering, recording, steering_hook
-from steering.sources import DirectionSource
+from steering.sources.resolver import DirectionResolver
 from steering.spec import SteeringSpec
 from steering.testing import (
     build_gemma_scope_2_cache,
@@ -52,7 +52,7 @@ def _resolve(model_dir, layer: int, sae: SaeRef, feature: int) -> torch.Tensor:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(model_dir)
-    source = DirectionSource(model, AutoTokenizer.from_pretrained(model_dir), layer, sae)
+    source = DirectionResolver(model, AutoTokenizer.from_pretrained(model_dir), layer, sae)
     return source.resolve([SteeringSpec(alpha=1.0, feature=feature)])[0]
 
 

@@ -1,7 +1,7 @@
 import pytest
 
-from steering.provider import SteeredModelAPI
-from steering.provider_args import ProviderArgs
+from steering.provider.args import ProviderArgs
+from steering.provider.model_api import SteeredModelAPI
 from steering.spec import SteeringSpec, spec_from_extra_body
 
 
@@ -52,27 +52,28 @@ def test_extra_body_steering_is_validated_strictly():
 
 def test_direction_source_keeps_only_the_rows_asked_for_and_checks_the_layer(tiny, tiny_sae_dir, tiny_sae):
     from steering.directions import SaeRef
-    from steering.sources import DirectionSource
+    from steering.sources.resolver import DirectionResolver
 
     model, tokenizer = tiny
-    source = DirectionSource(model, tokenizer, 2, SaeRef(str(tiny_sae_dir), release=None))
+    source = DirectionResolver(model, tokenizer, 2, SaeRef(str(tiny_sae_dir), release=None))
     raw, unit = source.resolve([SteeringSpec(alpha=1, feature=9), SteeringSpec(alpha=1, feature=9, normalize=True)])
     assert raw.data_ptr() != tiny_sae.W_dec.data_ptr()
     assert (raw == tiny_sae.W_dec[9]).all() and abs(unit.norm().item() - 1) < 1e-6
     assert {key[1] for key in source._cache} == {9}
-    wrong_layer = DirectionSource(model, tokenizer, 1, SaeRef(str(tiny_sae_dir), release=None))
+    wrong_layer = DirectionResolver(model, tokenizer, 1, SaeRef(str(tiny_sae_dir), release=None))
     with pytest.raises(ValueError, match="trained on layer 2 .* but steering is set to layer 1"):
         wrong_layer.resolve([SteeringSpec(alpha=1, feature=9)])
 
 
 def test_difference_of_means_direction_from_the_shipped_contrast_set(tiny):
     from steering.directions import SaeRef
-    from steering.sources import DirectionSource, load_contrast
+    from steering.sources import load_contrast
+    from steering.sources.resolver import DirectionResolver
 
     positive, negative = load_contrast("french_english")
     assert len(positive) == len(negative) >= 20
     model, tokenizer = tiny
-    source = DirectionSource(model, tokenizer, 2, SaeRef("unused"))
+    source = DirectionResolver(model, tokenizer, 2, SaeRef("unused"))
     (vector,) = source.resolve([SteeringSpec(alpha=1, vector="diff_of_means")])
     assert vector.shape == (64,) and vector.norm() > 0
     with pytest.raises(ValueError, match="contrast set 'klingon' not found"):
@@ -80,15 +81,15 @@ def test_difference_of_means_direction_from_the_shipped_contrast_set(tiny):
 
 
 def test_one_sae_load_serves_a_batch_and_a_bad_feature_fails_alone(tiny, tiny_sae_dir, monkeypatch):
-    from steering import sources
     from steering.directions import SaeRef
-    from steering.sources import DirectionSource
+    from steering.sources import resolver as sources
+    from steering.sources.resolver import DirectionResolver
 
     loads = []
     real = sources.load_sae
     monkeypatch.setattr(sources, "load_sae", lambda *a, **k: loads.append(a) or real(*a, **k))
     model, tokenizer = tiny
-    source = DirectionSource(model, tokenizer, 2, SaeRef(str(tiny_sae_dir), release=None))
+    source = DirectionResolver(model, tokenizer, 2, SaeRef(str(tiny_sae_dir), release=None))
     specs = [SteeringSpec(alpha=1, feature=f) for f in (3, 7, 999, 11)]
     source.prefetch(specs)
     assert len(loads) == 1

@@ -158,11 +158,11 @@ def test_inspect_sweeps_sae_ts_against_the_decoder_row_in_one_run(fitted, tiny_m
 
 
 def test_missing_approximator_names_the_fit_command(tiny, tiny_sae_dir, tmp_path):
-    from steering.sources import DirectionSource
+    from steering.sources.resolver import DirectionResolver
     from steering.spec import SteeringSpec
 
     model, tokenizer = tiny
-    source = DirectionSource(
+    source = DirectionResolver(
         model, tokenizer, 2, SaeRef(str(tiny_sae_dir), None), sae_ts=str(tmp_path / "none.safetensors")
     )
     with pytest.raises(ValueError, match="python -m steering.sae_ts fit"):
@@ -286,13 +286,13 @@ def test_weighted_targets_are_the_weighted_sum_of_one_hot_targets_before_normali
     fitted, tiny, tiny_sae_dir, tmp_path
 ):
     from steering.directions import SaeRef
-    from steering.sources import DirectionSource
+    from steering.sources.resolver import DirectionResolver
     from steering.spec import SteeringSpec, parse_targets
 
     path = tmp_path / "fit.safetensors"
     fitted.approximator.save(path)
     model, tokenizer = tiny
-    source = DirectionSource(model, tokenizer, 2, SaeRef(str(tiny_sae_dir), release=None), sae_ts=str(path))
+    source = DirectionResolver(model, tokenizer, 2, SaeRef(str(tiny_sae_dir), release=None), sae_ts=str(path))
     targets = parse_targets("5:0.5,17:0.5")
     assert targets == parse_targets('{"5": 0.5, "17": 0.5}') == ((5, 0.5), (17, 0.5))
     (weighted,) = source.resolve([SteeringSpec(1.0, vector="sae_ts", targets=targets)])
@@ -310,11 +310,11 @@ def test_weighted_targets_are_the_weighted_sum_of_one_hot_targets_before_normali
 def test_weighted_sae_rows_are_the_normalised_weighted_sum_of_decoder_rows(tiny, tiny_sae, tiny_sae_dir):
     """The authors' feature steering with several features (analysis.load_sae_steer): normalize(sum w_i W_dec[i])."""
     from steering.directions import SaeRef
-    from steering.sources import DirectionSource
+    from steering.sources.resolver import DirectionResolver
     from steering.spec import SteeringSpec
 
     model, tokenizer = tiny
-    source = DirectionSource(model, tokenizer, 2, SaeRef(str(tiny_sae_dir), release=None))
+    source = DirectionResolver(model, tokenizer, 2, SaeRef(str(tiny_sae_dir), release=None))
     (vector,) = source.resolve([SteeringSpec(1.0, vector="sae", targets=((5, 0.5), (17, 0.25)))])
     rows = tiny_sae.W_dec.detach().float()
     torch.testing.assert_close(vector, torch.nn.functional.normalize(0.5 * rows[5] + 0.25 * rows[17], dim=0))
@@ -343,7 +343,7 @@ def test_bad_weighted_targets_are_named(text, message):
 def test_weighted_targets_run_through_the_task_arguments(fitted, tiny_model_dir, tiny_sae_dir, tmp_path):
     from evals.curves import write_outputs
 
-    with pytest.raises(ValueError, match=r"weighted targets \(feature=5:0.5,17:0.5\) work with vector=sae or sae_ts"):
+    with pytest.raises(ValueError, match=r"weighted targets \(feature=5:0.5,17:0.5\) work with vector='sae' or 'sae"):
         french(vector="diff_of_means", feature="5:0.5,17:0.5")
     # Inspect's CLI splits -T feature=5:0.5,17:0.5 at the comma and reads a JSON object as a mapping
     for cli_form in (["5:0.5", "17:0.5"], {"5": 0.5, "17": 0.5}):

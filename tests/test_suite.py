@@ -14,7 +14,8 @@ from evals.curves import write_outputs
 from evals.metrics import language_fraction
 from evals.suite import suite
 from steering.directions import diff_of_means
-from steering.sources import DirectionSource, load_contrast
+from steering.sources import load_contrast
+from steering.sources.resolver import DirectionResolver
 from steering.spec import SteeringSpec
 
 FRENCH = {
@@ -57,7 +58,7 @@ def test_the_shipped_concept_files_are_valid():
         ({"directions": [{"vector": "sae", "feature": 300}]}, r"feature 300 is out of range for a 256-feature SAE"),
         ({"directions": [{"vector": "diff_of_means", "contrast": "klingon"}]}, r"contrast set 'klingon' not found"),
         ({"directions": [{"vector": "diff_of_means"}]}, r"'diff_of_means' needs a 'contrast'"),
-        ({"directions": [{"vector": "missing.safetensors"}]}, r"neither one of .* nor a .safetensors/.npy file"),
+        ({"directions": [{"vector": "missing.safetensors"}]}, r"direction vector file 'missing.safetensors' does not"),
         ({"directions": [{"vector": "sae", "feature": 1, "weight": 2}]}, r"unknown direction keys \['weight'\]"),
         ({"directions": []}, r"'directions' must be a non-empty list"),
         ({"language": "xx"}, r"language 'xx' cannot be measured offline"),
@@ -84,7 +85,7 @@ def test_each_sample_brings_its_own_contrast_set(tiny, tiny_sae_dir):
     model, tokenizer = tiny
     from steering.directions import SaeRef
 
-    source = DirectionSource(model, tokenizer, 2, SaeRef(str(tiny_sae_dir), release=None))
+    source = DirectionResolver(model, tokenizer, 2, SaeRef(str(tiny_sae_dir), release=None))
     french, spanish = source.resolve(
         [
             SteeringSpec(1.0, vector="diff_of_means", contrast="french_english"),
@@ -94,7 +95,7 @@ def test_each_sample_brings_its_own_contrast_set(tiny, tiny_sae_dir):
     expected = diff_of_means(model, tokenizer, 2, *load_contrast("spanish_english")).cpu()
     torch.testing.assert_close(spanish, expected)
     assert not torch.allclose(french, spanish)
-    with pytest.raises(ValueError, match="steering contrast 'x' needs vector='diff_of_means'"):
+    with pytest.raises(ValueError, match="steering contrast 'x' needs vector='diff_of_means', got"):
         SteeringSpec(1.0, feature=3, contrast="x")
     assert "contrast" not in SteeringSpec(1.0, feature=3).to_dict(), "older logs' specs and cache keys unchanged"
 

@@ -113,7 +113,7 @@ def test_stop_interrupts_the_runner_fails_queued_requests_and_refuses_new_ones()
 
 @pytest.mark.parametrize("wait", [-1, "abc", float("nan"), 60, True])
 def test_bad_batch_wait_is_rejected(wait):
-    from steering.provider_args import ProviderArgs
+    from steering.provider.args import ProviderArgs
 
     with pytest.raises(ValueError, match="batch_wait must be a number of seconds in \\[0, 60\\)"):
         ProviderArgs.parse({"batch_wait": wait})

@@ -25,7 +25,7 @@ from steering.directions import SaeRef
 from steering.generation import Generation, GenerationParams, Request, generate_in_batches
 from steering.hooks import RowSteering
 from steering.layers import check_layer
-from steering.provider_args import ProviderArgs, check_layer_before_loading
+from steering.provider.args import ProviderArgs, check_layer_before_loading
 from steering.sizing import CPU_BATCH_SIZE, MAX_BATCH_SIZE, choose_batch_size
 from steering.spec import SteeringSpec, spec_from_extra_body
 from steering.worker import BatchWorker, Job
@@ -96,7 +96,7 @@ class SteeredModelAPI(ModelAPI):
         if self._loaded is None:
             from steering.hooks import decoder_layers
             from steering.models import default_device, default_dtype, load_model
-            from steering.sources import DirectionSource
+            from steering.sources.resolver import DirectionResolver
 
             device = self.args.device or default_device()
             dtype = self.args.dtype or default_dtype(device)
@@ -108,7 +108,7 @@ class SteeredModelAPI(ModelAPI):
                 if self.args.sae
                 else SaeRef(self.args.sae_id, self.args.sae_release)
             )
-            source = DirectionSource(
+            source = DirectionResolver(
                 model,
                 tokenizer,
                 self.args.layer,

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from steering.directions import DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE, release_hint
+from steering.defaults import DEFAULT_LAYER, DEFAULT_POSITIONS, DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE
+from steering.directions import release_hint
 from steering.hooks import check_positions
 from steering.layers import check_layer
 
@@ -17,7 +18,7 @@ from steering.layers import check_layer
 class ProviderArgs:
     """What is constant for a run (``-M key=value``); all of it lands in the eval log's model_args."""
 
-    layer: int = 20
+    layer: int = DEFAULT_LAYER
     sae_release: str = DEFAULT_SAE_RELEASE
     sae_id: str = DEFAULT_SAE_ID
     sae: str | None = None
@@ -32,7 +33,7 @@ class ProviderArgs:
     (``steering.sizing``), re-chosen per batch from its max_tokens."""
     batch_wait: float = 0.05
     """Seconds the worker waits for more requests before it runs a partial batch."""
-    positions: str = "all"
+    positions: str = DEFAULT_POSITIONS
     model_path: str | None = None
     fluency_proxy: bool = True
     """Score each reply's mean log-probability under the unsteered model (one extra forward pass)."""

@@ -1,0 +1,1 @@
+"""Figures, one file per kind: curves per scorer, the overview grid, the leaderboard."""

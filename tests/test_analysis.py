@@ -1,0 +1,77 @@
+"""One statistics module: the analysis of a log written before the reshaping is unchanged, and every report
+names the same best cell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+DATA = Path(__file__).parent / "data" / "analysis"
+
+
+@pytest.mark.parametrize("table", ["summary.csv", "best_alpha.csv", "leaderboard.csv"])
+def test_a_log_written_before_the_move_gives_the_same_tables(tmp_path, table):
+    # french-tiny.eval and expected/ were written by the code before evals/analysis existed
+    from evals.curves import write_outputs
+
+    write_outputs([DATA / "french-tiny.eval"], tmp_path)
+    expected = pd.read_csv(DATA / "expected" / table)
+    actual = pd.read_csv(tmp_path / table)
+    pd.testing.assert_frame_equal(actual, expected, check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+def _tied_table() -> pd.DataFrame:
+    """Two methods whose combined score is the same at alphas -2, 2 and 4 on every prompt (and lower at 0)."""
+    rows = []
+    for method in ("add", "add_renorm"):
+        for alpha, share in ((-2.0, 0.8), (0.0, 0.1), (2.0, 0.8), (4.0, 0.8)):
+            for prompt in ("p0", "p1", "p2", "p3"):
+                rows.append({"method": method, "alpha": alpha, "prompt_id": prompt, "french_share": share})
+    for prompt in ("p0", "p1", "p2", "p3"):
+        rows.append(
+            {"method": "prompting", "alpha": 0.0, "prompt_id": prompt, "french_share": 0.2, "vector": "prompting"}
+        )
+    table = pd.DataFrame(rows)
+    table["coherence"] = 0.5
+    defaults = {"task": "t", "concept": "-", "model": "m", "sae": "-", "layer": 6, "positions": "all",
+                "feature": np.nan, "vector": "diff_of_means", "settings": "-"}  # fmt: skip
+    for key, value in defaults.items():
+        table[key] = table[key].fillna(value) if key in table else value
+    table["epoch"], table["sample_id"] = 1, table["method"] + table["alpha"].astype(str) + table["prompt_id"]
+    return table
+
+
+def test_summary_best_alpha_leaderboard_and_terminal_name_the_same_cell_on_ties():
+    from evals.analysis.leaderboard import leaderboard
+    from evals.analysis.reports import compact
+    from evals.analysis.stats import best_alphas, best_cell, summarize
+
+    table = _tied_table()
+    best = best_alphas(table)
+    # the rule: highest score, then smallest |alpha|, then the lower alpha, then the name
+    assert set(best["alpha_insample"]) == {-2.0} and set(best["alpha_heldout"]) == {-2.0}
+    board = leaderboard(table)
+    steered = board[board["source"] != "prompting"].iloc[0]
+    assert (steered["method"], steered["alpha"]) == ("add", -2.0)  # the same alpha; methods tie -> by name
+    assert "add: alpha -2 (combined_offline 0.40); held out: alpha -2" in compact(summarize(table), best)
+    assert best_cell({("add", -2.0): 0.4, ("add", 2.0): 0.4}, alpha_of=lambda c: c[1]) == ("add", -2.0)
+    assert best_cell({-3.0: 0.4, 3.0: 0.4, 1.0: float("nan")}) == -3.0
+    assert best_cell({1.0: float("nan")}) is None
+
+
+def test_the_paper_presets_max_product_uses_the_same_rule():
+    from inspect_ai.scorer import SampleScore, Score
+
+    from evals.sae_ts_paper import max_product
+
+    scores = [
+        SampleScore(
+            score=Score(value={"behavior": 0.5, "coherence": 0.5}), sample_metadata={"vector": "sae", "alpha": a}
+        )
+        for a in (40.0, 20.0, 60.0)
+    ]
+    result = max_product()(scores)
+    assert result["max_product"] == 0.25 and result["scale_at_max"] == 20.0
