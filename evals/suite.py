@@ -20,16 +20,16 @@ from typing import Any
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset
-from inspect_ai.model import GenerateConfig
 from inspect_ai.scorer import Scorer
 
-from evals.args import parse_alphas, parse_bool, parse_float, parse_int, parse_methods
+from evals.args import parse_alphas, parse_bool, parse_int, parse_methods
 from evals.concepts import DEFAULT_SAE_WIDTH, load_concepts
-from evals.dataset import load_prompts, prompting_samples, steering_samples
+from evals.dataset import prompting_samples, steering_samples
 from evals.judge import template_digest
 from evals.runner import run_and_plot
 from evals.scorers import behavior, coherence, fluency, language_share, unsteered_logprob
 from evals.solvers import steer
+from evals.sweep import generation_config, sweep_prompts
 
 SUITE_MODEL = "steered/smollm2-135m-instruct"
 SUITE_LAYER = 10
@@ -75,8 +75,7 @@ def suite(
         parse_bool(v, n)
         for v, n in ((judge, "judge"), (prompting, "prompting"), (cache, "cache"), (normalize, "normalize"))
     )
-    limit = None if n_prompts == "all" else parse_int(n_prompts, "n_prompts", minimum=1)
-    records = load_prompts(prompts, limit)
+    records = sweep_prompts(prompts, n_prompts)
     grid, method_list = parse_alphas(alphas), parse_methods(methods)
     samples = []
     for concept in concept_list:
@@ -100,12 +99,7 @@ def suite(
         dataset=MemoryDataset(samples, name=f"suite-{Path(concepts).stem}"),
         solver=steer(normalize=normalize, cache=cache),
         scorer=scorers,
-        config=GenerateConfig(
-            max_tokens=parse_int(max_tokens, "max_tokens", minimum=1),
-            temperature=parse_float(temperature, "temperature", 0.0, 10.0, "0.5"),
-            seed=parse_int(seed, "seed"),
-            adaptive_connections=False,  # see evals.sweep
-        ),
+        config=generation_config(max_tokens, temperature, seed),
         metadata={
             "concepts": [c.name for c in concept_list],
             "normalize": normalize,

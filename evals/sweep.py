@@ -76,23 +76,15 @@ def sweep_task(
     )
     if instruction is not None and (not isinstance(instruction, str) or not instruction.strip()):
         raise ValueError(f"instruction must be a sentence asking for the behaviour, got {instruction!r}")
-    limit = None if n_prompts == "all" else parse_int(n_prompts, "n_prompts", minimum=1)
     alpha_grid = parse_alphas(alphas, default=default_alphas)
     method_list = parse_methods(methods)
-    config = GenerateConfig(
-        max_tokens=parse_int(max_tokens, "max_tokens", minimum=1),
-        temperature=parse_float(temperature, "temperature", 0.0, 10.0, "0.5"),
-        seed=parse_int(seed, "seed"),
-        # a local model has no rate limit to probe: samples in flight are the provider's fixed
-        # 4 x batch_size, not Inspect's adaptive 20-100 (the judges keep their own adaptive limit)
-        adaptive_connections=False,
-    )
+    config = generation_config(max_tokens, temperature, seed)
     scorers: list[Scorer] = [behavior(criterion, with_fluency=True), fluency()] if judge else []
     scorers += [*(extra_scorers or []), coherence(), unsteered_logprob()]
     return Task(
         name=name,
         dataset=sweep_dataset(
-            load_prompts(prompts, limit),
+            sweep_prompts(prompts, n_prompts),
             alpha_grid,
             method_list,
             feature,
@@ -114,6 +106,23 @@ def sweep_task(
             "instruction": instruction if prompting else None,
         },
     )
+
+
+def generation_config(max_tokens: Any, temperature: Any, seed: Any) -> GenerateConfig:
+    """The generation settings every sweep task takes (``-T max_tokens/temperature/seed``), checked."""
+    return GenerateConfig(
+        max_tokens=parse_int(max_tokens, "max_tokens", minimum=1),
+        temperature=parse_float(temperature, "temperature", 0.0, 10.0, "0.5"),
+        seed=parse_int(seed, "seed"),
+        # a local model has no rate limit to probe: samples in flight are the provider's fixed
+        # 4 x batch_size, not Inspect's adaptive 20-100 (the judges keep their own adaptive limit)
+        adaptive_connections=False,
+    )
+
+
+def sweep_prompts(prompts: str | None, n_prompts: Any) -> list[dict[str, str]]:
+    """The prompt records (``-T prompts=FILE``, ``-T n_prompts=N`` or "all")."""
+    return load_prompts(prompts, None if n_prompts == "all" else parse_int(n_prompts, "n_prompts", minimum=1))
 
 
 SWEEP_ARGS = tuple(

@@ -254,11 +254,15 @@ SCORING_LOGITS_BUDGET = 2**28
 in row chunks instead of allocating 30 GiB."""
 
 
+def left_padded_positions(attention_mask: Tensor) -> Tensor:
+    """Position ids as ``generate`` derives them, so a left-padded row sees the positions it is sampled at."""
+    return (attention_mask.long().cumsum(dim=1) - 1).clamp_min(0)
+
+
 @torch.no_grad()
 def unsteered_logprobs(model: Any, sequences: Tensor, attention_mask: Tensor, prompt_length: int) -> Tensor:
     """Mean log-probability of each row's new tokens (those the mask keeps) under the unsteered model."""
-    # position ids as generate() derives them, so left-padded rows see the positions they were sampled at
-    position_ids = (attention_mask.long().cumsum(dim=1) - 1).clamp_min(0)
+    position_ids = left_padded_positions(attention_mask)
     new = sequences.shape[1] - prompt_length
     rows = max(1, SCORING_LOGITS_BUDGET // max(1, (new + 1) * model.config.get_text_config().vocab_size))
     means = []

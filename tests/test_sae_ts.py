@@ -364,7 +364,7 @@ def test_weighted_targets_run_through_the_task_arguments(fitted, tiny_model_dir,
 
 def test_the_measurement_uses_the_authors_prompts_samples_and_lengths_by_default(tiny, tiny_sae, monkeypatch):
     """14 raw prompts (3 empty) after BOS, 32 tokens in all, 64 samples per prompt, a 10x larger baseline."""
-    import steering.sae_ts as sae_ts
+    import steering.sae_ts.measure as sae_ts  # where the meter looks its helpers up
 
     defaults = MeasureConfig(layer=2)
     assert (defaults.prompt_set, defaults.samples_per_prompt, defaults.baseline_samples_per_prompt) == (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from evals.dataset import PROMPTING  # noqa: F401  (the prompting reference's method and vector, named once)
+
 GENERATION = ["temperature", "top_p", "seed", "max_tokens"]
 
 SETTINGS = [*GENERATION, "grader", "judge_template", "scorers"]
@@ -13,7 +15,6 @@ GROUP = ["task", "concept", "model", "sae", "layer", "positions", "feature", "ve
 REFERENCE = ["task", "concept", "model", "layer", "positions", "settings"]
 """What a steering curve shares with its prompting reference (which has no SAE, feature or vector)."""
 
-PROMPTING = "prompting"
 
 SCORERS = {
     "combined": "SAE-TS combined score ((b-1)/9)·((f-1)/9) from the judges (0-1)",

@@ -153,6 +153,12 @@ def load_table(paths: Sequence[str | Path], report: dict[str, list[str]] | None 
         if column.startswith("score_"):
             for name, values in _score_values(column.removeprefix("score_"), df[column]).items():
                 table[name] = values
+    table = _usable(table, report, files)
+    return table.sort_values([*GROUP, "method", "alpha", "prompt_id", "epoch"]).reset_index(drop=True)
+
+
+def _usable(table: pd.DataFrame, report: dict[str, list[str]], files: list[str]) -> pd.DataFrame:
+    """Each sample once (a finished copy first, then the newest log), failed samples out; both reported."""
     # a resumed or retried run copies finished samples into a new log: keep each sample once, preferring
     # a finished copy, then the newest log
     keys = [*GROUP, "sample_id", "epoch"]
@@ -169,7 +175,7 @@ def load_table(paths: Sequence[str | Path], report: dict[str, list[str]] | None 
             f"no usable samples: all {len(failed)} sample(s) in {files[:3]} errored or hit a limit, "
             f"e.g. {report['failed_samples'][:3]}"
         )
-    return table.sort_values([*GROUP, "method", "alpha", "prompt_id", "epoch"]).reset_index(drop=True)
+    return table
 
 
 def _score_values(name: str, column: pd.Series) -> dict[str, pd.Series]:
