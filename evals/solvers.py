@@ -23,7 +23,8 @@ def _fingerprint(path: str) -> str:
 
 def cache_scopes(model_args: dict[str, Any], vector: str) -> dict[str, str]:
     """What Inspect's cache key lacks: the provider's -M args (layer, SAE, ...) and the local files they name."""
-    scopes = {"model_args": json.dumps(model_args, sort_keys=True, default=str)}
+    # "noise": rows are seeded per prompt (steering.generation.prompt_seed); older cached text had one noise
+    scopes = {"model_args": json.dumps(model_args, sort_keys=True, default=str), "noise": "per-prompt"}
     files = {name: model_args.get(name) for name in ("sae", "sae_ts", "model_path")}
     for index, path in enumerate([] if vector == PROMPTING else get_source(vector).files(vector)):
         files[f"vector{index or ''}"] = path

@@ -204,3 +204,31 @@ def test_sigint_during_generation_exits_cleanly(tiny_model_dir, tiny_sae_dir, tm
     output, _ = process.communicate(timeout=120)
     assert process.returncode not in (134, -6), output[-3000:]
     assert "terminate called" not in output and "InvalidStateError" not in output, output[-3000:]
+
+
+def test_each_prompt_draws_its_own_noise_and_keeps_it_across_alphas_and_methods(tiny_model_dir, tiny_sae_dir):
+    """Near-identical prompts sampled hot used to give the same text: one seed meant one noise for every prompt."""
+    from steering.sampling import prompt_seed
+
+    api = _provider(tiny_model_dir, tiny_sae_dir)
+    pairs = [("Describe the sea.", "Describe the sea!"), ("Explain a bicycle.", "Explain a bicycle!")]
+
+    async def scenario():
+        hot = {"temperature": 10.0, "seed": 16}
+        replies = {}
+        for prompt in [p for pair in pairs for p in pair]:
+            replies[prompt] = await _reply(api, prompt, 0.0, **hot)
+            # the same prompt at alpha 0 under another method, and at a tiny alpha: the same noise
+            steering = {"alpha": 0.0, "method": "add_renorm", "feature": FEATURE, "vector": "sae"}
+            output, _ = await api.generate(
+                [ChatMessageUser(content=prompt)], tools=[], tool_choice="none",
+                config=GenerateConfig(max_tokens=12, extra_body={"steering": steering}, **hot),
+            )  # fmt: skip
+            assert output.completion == replies[prompt]
+        return replies
+
+    replies = asyncio.run(scenario())
+    assert all(replies[a] != replies[b] for a, b in pairs), replies
+    messages = [{"role": "user", "content": "Describe the sea."}]
+    assert prompt_seed(16, messages) == prompt_seed(16, [dict(m) for m in messages]) != prompt_seed(17, messages)
+    assert prompt_seed(None, messages) is None and 0 <= prompt_seed(16, messages) < 2**31

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from steering import generation
+from steering import generation, sampling
 from steering.generation import GenerationParams, Request, chat_prompt, fold_system, generate
 from steering.hooks import RowSteering
 
@@ -79,26 +79,26 @@ def test_the_batched_sampler_draws_from_the_softmax_and_ignores_batch_mates():
     params = GenerationParams(max_new_tokens=4, temperature=1.0)
     probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
     rows = 20_000
-    chosen = generation.BatchedSeededSampler(range(rows), params)(None, probs.log().repeat(rows, 1)).argmax(-1)
+    chosen = sampling.BatchedSeededSampler(range(rows), params)(None, probs.log().repeat(rows, 1)).argmax(-1)
     # binomial standard error at 20k draws is at most 0.0036
     torch.testing.assert_close(torch.bincount(chosen, minlength=4) / rows, probs, atol=0.012, rtol=0)
     logits = torch.randn(3, 300, generator=torch.Generator().manual_seed(0))
-    batch = generation.BatchedSeededSampler([5, 16, 9], params)
-    alone = generation.BatchedSeededSampler([16], params)
+    batch = sampling.BatchedSeededSampler([5, 16, 9], params)
+    alone = sampling.BatchedSeededSampler([16], params)
     for _ in range(5):  # step after step, row 1 of the batch draws what the row draws alone
         assert batch(None, logits).argmax(-1)[1] == alone(None, logits[1:2]).argmax(-1)[0]
-    other = generation.BatchedSeededSampler([17] * 50, params)(None, logits[1:2].repeat(50, 1)).argmax(-1)
+    other = sampling.BatchedSeededSampler([17] * 50, params)(None, logits[1:2].repeat(50, 1)).argmax(-1)
     assert len(set(other.tolist())) == 1, "one seed, one draw"
-    seeds = generation.BatchedSeededSampler(range(50), params)(None, logits[1:2].repeat(50, 1)).argmax(-1)
+    seeds = sampling.BatchedSeededSampler(range(50), params)(None, logits[1:2].repeat(50, 1)).argmax(-1)
     assert len(set(seeds.tolist())) > 10, "different seeds draw different tokens"
 
 
 def test_uniforms_are_uniform_and_a_function_of_seed_step_and_column():
-    u = generation.seeded_uniform(torch.arange(200), step=3, width=1000)
+    u = sampling.seeded_uniform(torch.arange(200), step=3, width=1000)
     assert 0 < u.min() and u.max() < 1
     assert abs(u.mean().item() - 0.5) < 0.005 and abs(u.std().item() - 12**-0.5) < 0.005
-    torch.testing.assert_close(generation.seeded_uniform(torch.tensor([7]), 3, 1000)[0], u[7], atol=0, rtol=0)
-    assert not torch.equal(generation.seeded_uniform(torch.tensor([7]), 4, 1000)[0], u[7])
+    torch.testing.assert_close(sampling.seeded_uniform(torch.tensor([7]), 3, 1000)[0], u[7], atol=0, rtol=0)
+    assert not torch.equal(sampling.seeded_uniform(torch.tensor([7]), 4, 1000)[0], u[7])
 
 
 def test_the_compiled_path_gives_the_eager_tokens(tiny, direction):

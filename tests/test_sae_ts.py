@@ -229,7 +229,7 @@ def test_the_measurement_samples_as_the_authors_did_by_default(tiny, tiny_sae):
     params = params_per_prompt[0]
     assert {(p.temperature, p.top_k, p.top_p) for p in params_per_prompt} == {(1.0, 50, None)}
     # no top-p warper reaches the sampler
-    from steering.generation import PerRowSampler
+    from steering.sampling import PerRowSampler
 
     assert [type(w).__name__ for w in PerRowSampler.warpers_for(params)] == [
         "TemperatureLogitsWarper",

@@ -26,6 +26,7 @@ from steering.generation import Generation, GenerationParams, Request, generate_
 from steering.hooks import RowSteering
 from steering.layers import check_layer
 from steering.provider.args import ProviderArgs, check_layer_before_loading
+from steering.sampling import prompt_seed
 from steering.sizing import CPU_BATCH_SIZE, MAX_BATCH_SIZE, choose_batch_size
 from steering.spec import SteeringSpec, spec_from_extra_body
 from steering.worker import BatchWorker, Job
@@ -194,15 +195,16 @@ class SteeredModelAPI(ModelAPI):
             top_k=config.top_k,
             stop_seqs=tuple(config.stop_seqs or ()),
         )
+        seed = prompt_seed(config.seed, messages)
         request = {
             "model": self.model_name,
             "messages": messages,
             "steering": spec.to_dict() if spec else None,
-            "generation": {**asdict(params), "seed": config.seed},
+            "generation": {**asdict(params), "seed": config.seed, "row_seed": seed},
         }
         # the prompt's length in characters groups similar prompts into one batch (less padding)
         size = sum(len(m["content"]) for m in messages)
-        future = self._worker.submit(_Pending(messages, spec, config.seed), key=params, size=size)
+        future = self._worker.submit(_Pending(messages, spec, seed), key=params, size=size)
         SteeredModelAPI.in_flight += 1
         SteeredModelAPI.peak_in_flight = max(SteeredModelAPI.peak_in_flight, SteeredModelAPI.in_flight)
         try:
