@@ -12,6 +12,8 @@ from steering.defaults import DEFAULT_LAYER, DEFAULT_POSITIONS, DEFAULT_SAE_ID, 
 from steering.directions import release_hint
 from steering.hooks import check_positions
 from steering.layers import check_layer
+from steering.sources import get_source
+from steering.spec import SteeringSpec, is_weighted, parse_targets
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,43 @@ class ProviderArgs:
     """Static KV cache and ``torch.compile``d decoder layers: the same tokens, fewer launches per step."""
     chat_template: bool = True
     """Format prompts with the tokenizer's chat template; false: BOS + the raw prompt, as SAE-TS ran base models."""
+    alpha: float | None = None
+    """Model-level steering: every request without a per-sample spec is steered by these arguments, so any
+    Inspect task runs steered unchanged. None: unsteered (a per-sample spec from our solver always wins)."""
+    method: str = "add"
+    feature: int | str | None = None
+    """An SAE feature id, or weighted targets ``8392:0.5,15769:0.5``, for model-level steering."""
+    vector: str = "sae"
+    normalize: bool = False
+
+    def steering(self) -> SteeringSpec | None:
+        """The model-level steering spec (None without ``alpha``), checked like a per-sample one."""
+        if self.alpha is None:
+            given = {k: getattr(self, k) for k in ("method", "feature", "vector", "normalize")}
+            changed = sorted(k for k, v in given.items() if v != getattr(ProviderArgs, k))
+            if changed:
+                raise ValueError(f"model-level steering {changed} needs an alpha (-M alpha=...)")
+            return None
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float):
+            raise ValueError(f"alpha must be a number, got {self.alpha!r}")
+        weighted = is_weighted(self.feature)
+        if (
+            not weighted
+            and self.feature is not None
+            and (isinstance(self.feature, bool) or not isinstance(self.feature, int))
+        ):
+            raise ValueError(
+                f"feature must be an SAE feature id or weighted targets (8392:0.5,...), got {self.feature!r}"
+            )
+        get_source(self.vector).check(self.vector)
+        return SteeringSpec(
+            alpha=float(self.alpha),
+            method=self.method,
+            feature=None if weighted else self.feature,
+            vector=self.vector,
+            normalize=self.normalize,
+            targets=parse_targets(self.feature) if weighted else None,
+        )
 
     @classmethod
     def parse(cls, model_args: dict[str, Any]) -> ProviderArgs:
@@ -60,7 +99,7 @@ class ProviderArgs:
         check_positions(args.positions)
         if args.dtype not in (None, "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype {args.dtype!r} is not one of float32, bfloat16, float16")
-        for name in ("fluency_proxy", "compile", "chat_template"):
+        for name in ("fluency_proxy", "compile", "chat_template", "normalize"):
             if not isinstance(getattr(args, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(args, name)!r}")
         for name in ("sae_release", "sae_id", "contrast"):
@@ -78,6 +117,7 @@ class ProviderArgs:
         if args.model_path is not None and not Path(str(args.model_path)).exists():
             raise ValueError(f"model_path {args.model_path!r} does not exist")
         _check_device(args.device)
+        args.steering()
         from steering.sources import load_contrast
 
         load_contrast(args.contrast)
