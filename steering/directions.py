@@ -15,6 +15,7 @@ from torch import Tensor
 from steering.defaults import DEFAULT_SAE_RELEASE
 from steering.hooks import recording
 from steering.layers import check_layer, decoder_layers
+from steering.sae_directory import release_hint
 
 if TYPE_CHECKING:
     from sae_lens import SAE
@@ -61,20 +62,6 @@ def load_sae(ref: SaeRef, device: str = "cpu", converter: Any = None) -> SAE:
     if converter is not None:
         return SAE.from_pretrained(ref.release, ref.sae_id, device=device, converter=converter)
     return SAE.from_pretrained(ref.release, ref.sae_id, device=device)
-
-
-def release_hint(value: str) -> str:
-    """For ``-M sae=<release>/<id>``: name the arguments that take a release (read without importing sae-lens)."""
-    import importlib.util
-
-    release, _, sae_id = str(value).partition("/")
-    spec = importlib.util.find_spec("sae_lens")
-    if not sae_id or spec is None or not spec.submodule_search_locations:
-        return ""
-    directory = Path(list(spec.submodule_search_locations)[0]) / "pretrained_saes.yaml"
-    if not directory.is_file() or f"\n{release}:\n" not in directory.read_text():
-        return ""
-    return f"; {release!r} is a sae-lens release: use -M sae_release={release} -M sae_id={sae_id}"
 
 
 _SHAPES_LOCK = threading.Lock()

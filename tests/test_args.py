@@ -94,6 +94,15 @@ def test_every_task_argument_is_checked_before_anything_loads(args, message):
         ({"sae_ts": "/no/such.safetensors"}, r"SAE-TS approximator '/no/such.safetensors' does not exist"),
         ({"contrast": "klingon"}, r"contrast set 'klingon' not found"),
         ({"sae_id": None}, r"sae_id must be a non-empty string, got None"),
+        ({"sae_release": "gemma-scope-2b-pt-res-canonicl"}, r"not a sae-lens release; did you mean \['gemma-scope-2b"),
+        (
+            {"sae_id": "layer_20/width_16k/canonicl"},
+            r"sae_id 'layer_20/width_16k/canonicl' is not in release .*closest",
+        ),
+        (
+            {"sae_release": "gemma-scope-2-1b-it-res", "sae_id": "layer_13_width_16k_l0_medum"},
+            r"closest: \['layer_13_width_16k_l0_medium'",
+        ),
     ],
 )
 def test_every_model_argument_is_checked_before_the_model_loads(args, message):

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from steering.defaults import DEFAULT_LAYER, DEFAULT_POSITIONS, DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE
-from steering.directions import release_hint
 from steering.hooks import check_positions
 from steering.layers import check_layer
+from steering.sae_directory import check_sae_release, release_hint
 from steering.sources import get_source
 from steering.spec import SteeringSpec, is_weighted, parse_targets
 
@@ -105,7 +105,9 @@ class ProviderArgs:
         for name in ("sae_release", "sae_id", "contrast"):
             if not isinstance(getattr(args, name), str) or not getattr(args, name):
                 raise ValueError(f"{name} must be a non-empty string, got {getattr(args, name)!r}")
-        if args.sae is not None and not Path(str(args.sae)).is_dir():
+        if args.sae is None:
+            check_sae_release(args.sae_release, args.sae_id)
+        elif not Path(str(args.sae)).is_dir():
             raise ValueError(
                 f"SAE folder {args.sae!r} does not exist (-M sae= takes a folder written by save_model)"
                 + release_hint(str(args.sae))

@@ -1,0 +1,53 @@
+"""sae-lens's directory of pretrained SAEs, read without importing sae-lens (a 5 s import), to check
+``-M sae_release`` / ``-M sae_id`` before any weights load."""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+
+@cache
+def pretrained_directory() -> dict[str, Any]:
+    """sae-lens's ``pretrained_saes.yaml`` (release -> repo, saes, ...); empty when sae-lens is not installed."""
+    import yaml
+
+    spec = importlib.util.find_spec("sae_lens")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    path = Path(list(spec.submodule_search_locations)[0]) / "pretrained_saes.yaml"
+    if not path.is_file():
+        return {}
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(path.read_text(), Loader=loader) or {}
+
+
+def check_sae_release(release: str, sae_id: str) -> None:
+    """The release exists and holds the id; the error names the closest valid values."""
+    directory = pretrained_directory()
+    if not directory:
+        return  # nothing to check against: sae-lens's own call will say what is wrong
+    if release not in directory:
+        close = difflib.get_close_matches(release, list(directory), n=3, cutoff=0.5)
+        raise ValueError(
+            f"sae_release {release!r} is not a sae-lens release"
+            + (f"; did you mean {close}?" if close else "; see sae-lens's pretrained_saes.yaml")
+        )
+    ids = [str(entry.get("id")) for entry in directory[release].get("saes", [])]
+    if sae_id not in ids:
+        close = difflib.get_close_matches(sae_id, ids, n=3, cutoff=0.5)
+        raise ValueError(
+            f"sae_id {sae_id!r} is not in release {release!r} ({len(ids)} ids)"
+            + (f"; closest: {close}" if close else f"; e.g. {ids[:3]}")
+        )
+
+
+def release_hint(value: str) -> str:
+    """For ``-M sae=<release>/<id>``: name the arguments that take a release."""
+    release, _, sae_id = str(value).partition("/")
+    if not sae_id or release not in pretrained_directory():
+        return ""
+    return f"; {release!r} is a sae-lens release: use -M sae_release={release} -M sae_id={sae_id}"
