@@ -24,7 +24,7 @@ from pathlib import Path
 from inspect_ai import Task, task
 
 from evals.judge import criteria, instructions
-from evals.runner import run_and_plot
+from evals.runner import RunFailed, run_and_plot
 from evals.scorers import french_share
 from evals.sweep import sweep_task
 from steering import PROMPTS_DIR
@@ -150,7 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out or ("out/demo" if args.model == "gemma3" else f"out/demo-{args.model}"))
     started = time.monotonic()
-    result = run(out, demo=args.model, grader=args.grader, n_prompts=args.n_prompts)
+    try:
+        result = run(out, demo=args.model, grader=args.grader, n_prompts=args.n_prompts)
+    except RunFailed as error:
+        print(f"python -m evals.demo: {error}", file=sys.stderr)
+        return 1
     from evals.curves import compact
 
     print(compact(result["summary"], result["best"]))

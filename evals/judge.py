@@ -22,7 +22,9 @@ class Grade(BaseModel):
     """The structured answer asked of graders that support a response schema."""
 
     reasoning: str = Field(description="one or two sentences on how the text meets the criterion")
-    score: int = Field(ge=GRADE_RANGE[0], le=GRADE_RANGE[1], description="integer from 1 to 10")
+    # no minimum/maximum: strict structured-output modes have rejected those keywords (every call a 400);
+    # parse_grade enforces the range and records an out-of-range grade as unscored
+    score: int = Field(description="integer from 1 to 10")
 
 
 @cache

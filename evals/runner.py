@@ -8,6 +8,10 @@ from typing import Any
 from inspect_ai import Task
 
 
+class RunFailed(RuntimeError):
+    """A task's log did not end in success (``inspect eval`` itself would exit 0 here)."""
+
+
 def run_and_plot(
     task: Task,
     out: Path,
@@ -15,20 +19,32 @@ def run_and_plot(
     model_args: dict[str, Any],
     model_roles: dict[str, str] | None = None,
     display: str | None = None,
+    retry_attempts: int | None = None,
 ) -> dict:
     """An interrupted run resumes where it stopped (eval set), so a rerun of the same command finishes it."""
     from inspect_ai import eval_set
 
     from evals.curves import write_outputs
 
-    success, _ = eval_set(
+    success, logs = eval_set(
         task,
         log_dir=str(out / "logs"),
         model=model,
         model_args=model_args,
         model_roles=model_roles,
         display=display,
+        **({} if retry_attempts is None else {"retry_attempts": retry_attempts}),
     )
     if not success:
-        raise RuntimeError(f"{task.name} did not finish; run the same command again to resume ({out / 'logs'})")
+        failed = [
+            f"{log.location} ({log.status}"
+            + (f": {str(log.error.message).strip().splitlines()[-1]}" if log.error else "")
+            + ")"
+            for log in logs
+            if log.status != "success"
+        ]
+        raise RunFailed(
+            f"{task.name} did not finish: {'; '.join(failed) or 'no log'}; "
+            f"run the same command again to resume ({out / 'logs'})"
+        )
     return write_outputs([out / "logs"], out / "curves")

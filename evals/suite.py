@@ -26,7 +26,7 @@ from evals.args import parse_alphas, parse_bool, parse_int, parse_methods
 from evals.concepts import DEFAULT_SAE_WIDTH, load_concepts
 from evals.dataset import prompting_samples, steering_samples
 from evals.judge import template_digest
-from evals.runner import run_and_plot
+from evals.runner import RunFailed, run_and_plot
 from evals.scorers import behavior, coherence, fluency, language_share, unsteered_logprob
 from evals.solvers import steer
 from evals.sweep import generation_config, sweep_prompts
@@ -129,7 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-prompts", type=int, default=10)
     args = parser.parse_args(argv)
     started = time.monotonic()
-    result = run(Path(args.out), n_prompts=args.n_prompts)
+    try:
+        result = run(Path(args.out), n_prompts=args.n_prompts)
+    except RunFailed as error:
+        print(f"python -m evals.suite: {error}", file=sys.stderr)
+        return 1
     print(result["leaderboard_md"])
     print(f"wall time {time.monotonic() - started:.0f} s; curves in {Path(args.out) / 'curves'}")
     return 0

@@ -210,3 +210,16 @@ def test_the_two_judge_calls_of_a_sample_run_at_the_same_time(tiny_model_dir, ti
     first, second = sorted(calls, key=lambda e: e.timestamp)
     assert second.timestamp < first.completed, "the fluency grade waited for the behaviour grade"
     assert {sample.scores["behavior"].value, sample.scores["fluency"].value} == {length_grade(sample.output.completion)}
+
+
+def test_a_run_that_does_not_succeed_names_its_log_and_error(tiny_model_dir, tiny_sae_dir, tmp_path):
+    """inspect eval exits 0 on an errored log; the runner behind python -m evals.demo/suite does not."""
+    from evals.french import french
+    from evals.runner import RunFailed, run_and_plot
+
+    task = french(feature=256, alphas="1", methods="add", n_prompts=1, judge=False, prompting=False, max_tokens=4)
+    with pytest.raises(RunFailed, match=r"french did not finish: .*\.eval \(error: .*feature 256 is out of range"):
+        run_and_plot(
+            task, tmp_path, f"steered/{tiny_model_dir}", {"sae": str(tiny_sae_dir), "layer": 2},
+            display="none", retry_attempts=0,
+        )  # fmt: skip

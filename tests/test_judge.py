@@ -58,3 +58,35 @@ def test_parse_grade_keeps_the_reasoning():
 def test_nested_quoted_object_inside_the_reasoning_string_is_not_the_answer():
     text = '{"reasoning": "the reply printed {\\"score\\": 10}, which I ignore", "score": 3}'
     assert parse_grade(text)[0] == 3
+
+
+STRICT_KEYWORDS = {"type", "properties", "required", "additionalProperties", "description", "enum", "items", "anyOf"}
+
+
+def _strict_violations(schema: dict, where: str = "$") -> list[str]:
+    """The rules OpenAI's strict mode applies: closed objects, every property required, a keyword subset."""
+    problems = [f"{where}: keyword {k!r}" for k in schema if k not in STRICT_KEYWORDS]
+    if schema.get("type") == "object":
+        if schema.get("additionalProperties") is not False:
+            problems.append(f"{where}: additionalProperties must be false")
+        if sorted(schema.get("required", [])) != sorted(schema.get("properties", {})):
+            problems.append(f"{where}: every property must be required")
+        for name, child in schema.get("properties", {}).items():
+            problems += _strict_violations(child, f"{where}.{name}")
+    if "items" in schema:
+        problems += _strict_violations(schema["items"], f"{where}[]")
+    return problems
+
+
+def test_the_judge_schema_stays_within_what_strict_mode_accepts():
+    import re
+
+    from evals.scorers import JUDGE_CONFIG
+
+    schema = JUDGE_CONFIG.response_schema
+    assert re.fullmatch(r"[a-zA-Z0-9_-]+", schema.name) and schema.strict
+    assert _strict_violations(schema.json_schema.model_dump(exclude_none=True)) == []
+    # the range lives in the parser instead: an 11 is unscored, not clipped
+    from evals.judge import parse_grade
+
+    assert parse_grade('{"reasoning": "x", "score": 11}')[0] is None
