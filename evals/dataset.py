@@ -57,6 +57,7 @@ def sweep_dataset(
     name: str = "sweep",
     instruction: str | None = None,
     targets: str | None = None,
+    feature_sae: str | None = None,
 ) -> MemoryDataset:
     """Short ids that sort by alpha and show it first (``03:+40/add/p00``; the vector last when several),
     stable across runs so a resumed or retried run lines samples up; alpha, method, feature, vector as metadata.
@@ -64,10 +65,11 @@ def sweep_dataset(
     With an ``instruction`` each prompt is also run unsteered with the instruction appended
     (``P:prompting/p00``): the prompting reference every steering curve is read against.
     """
-    extra = {"targets": targets} if targets else None
+    # feature_sae: the SAE a task's default feature belongs to (the solver refuses it under another SAE)
+    extra = {**({"targets": targets} if targets else {}), **({"feature_sae": feature_sae} if feature_sae else {})}
     return MemoryDataset(
         [
-            *steering_samples(prompts, alphas, methods, feature, vectors, extra=extra),
+            *steering_samples(prompts, alphas, methods, feature, vectors, extra=extra or None),
             *prompting_samples(prompts, instruction),
         ],
         name=name,

@@ -10,13 +10,15 @@ from evals.scorers import french_share
 from evals.sweep import sweep_task
 
 FRENCH_FEATURE = 12332  # Gemma Scope 2b layer-20 16k residual SAE: "French" on Neuronpedia
+FRENCH_FEATURE_SAE = "gemma-scope-2b-pt-res-canonical/layer_20/width_16k/canonical"
+"""The SAE in which the default feature means French: with any other SAE the task asks for -T feature=..."""
 
 
 @task
 def french(
     alphas: str | list[float] | float = "default",
     methods: str | list[str] = "add,add_renorm",
-    feature: int = FRENCH_FEATURE,
+    feature: int | str = "default",
     vector: str | list[str] = "sae",
     normalize: bool = False,
     criterion: str = criteria()["french"],
@@ -52,7 +54,8 @@ def french(
     return sweep_task(
         name="french",
         criterion=criterion,
-        feature=feature,
+        feature=FRENCH_FEATURE if feature == "default" else feature,
+        feature_sae=FRENCH_FEATURE_SAE if feature == "default" else None,
         alphas=alphas,
         methods=methods,
         vector=vector,

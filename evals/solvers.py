@@ -10,6 +10,7 @@ from inspect_ai.model import CachePolicy, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from evals.dataset import PROMPTING
+from steering.defaults import DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE
 from steering.sources import get_source
 from steering.spec import SteeringSpec, parse_targets
 
@@ -23,8 +24,17 @@ def _fingerprint(path: str) -> str:
 
 def cache_scopes(model_args: dict[str, Any], vector: str) -> dict[str, str]:
     """What Inspect's cache key lacks: the provider's -M args (layer, SAE, ...) and the local files they name."""
-    # "noise": rows are seeded per prompt (steering.generation.prompt_seed); older cached text had one noise
-    scopes = {"model_args": json.dumps(model_args, sort_keys=True, default=str), "noise": "per-prompt"}
+    from steering.models import default_device, default_dtype, versions
+
+    device = model_args.get("device") or default_device()
+    numerics = {"device": device, "dtype": model_args.get("dtype") or default_dtype(device), **versions()}
+    scopes = {
+        "model_args": json.dumps(model_args, sort_keys=True, default=str),
+        # what the -M args leave to the machine: another device, dtype or library version gives other text
+        "numerics": json.dumps({**numerics, "attn": model_args.get("attn") or "auto"}, sort_keys=True),
+        # rows are seeded per prompt (steering.sampling.prompt_seed); older cached text had one noise
+        "noise": "per-prompt",
+    }
     files = {name: model_args.get(name) for name in ("sae", "sae_ts", "model_path")}
     for index, path in enumerate([] if vector == PROMPTING else get_source(vector).files(vector)):
         files[f"vector{index or ''}"] = path
@@ -32,6 +42,22 @@ def cache_scopes(model_args: dict[str, Any], vector: str) -> dict[str, str]:
         if isinstance(path, str) and Path(path).exists():
             scopes[f"file_{name}"] = _fingerprint(path)
     return scopes
+
+
+def check_default_feature(meta: dict[str, Any], spec: SteeringSpec, model_args: dict[str, Any]) -> None:
+    """A task's default feature means its behaviour only in the SAE it was found in (12332 is French in Gemma
+    Scope's gemma-2-2b layer-20 16k SAE, an unrelated feature elsewhere): under another SAE, ask for one."""
+    owner = meta.get("feature_sae")
+    if not owner or spec.feature is None or not get_source(spec.vector).takes_feature:
+        return
+    sae = model_args.get("sae") or (
+        f"{model_args.get('sae_release', DEFAULT_SAE_RELEASE)}/{model_args.get('sae_id', DEFAULT_SAE_ID)}"
+    )
+    if sae != owner:
+        raise ValueError(
+            f"feature {spec.feature} is this task's default for the SAE {owner}, but the model steers with {sae}: "
+            "give -T feature=N for that SAE (find one on Neuronpedia), or use -T vector=diff_of_means"
+        )
 
 
 @solver
@@ -56,7 +82,9 @@ def steer(normalize: bool = False, cache: bool = True) -> Solver:
             contrast=meta.get("contrast"),
             targets=parse_targets(meta["targets"]) if meta.get("targets") else None,
         )
-        policy = CachePolicy(expiry=None, scopes=cache_scopes(get_model().model_args, spec.vector)) if cache else False
+        model_args = get_model().model_args
+        check_default_feature(meta, spec, model_args)
+        policy = CachePolicy(expiry=None, scopes=cache_scopes(model_args, spec.vector)) if cache else False
         # a sample's own seed (many samples of one prompt, as the SAE-TS paper preset draws) over the task's
         seed = {"seed": int(meta["seed"])} if meta.get("seed") is not None else {}
         return await generate(state, extra_body={"steering": spec.to_dict()}, cache=policy, **seed)

@@ -46,6 +46,7 @@ def sweep_task(
     instruction: Any = None,
     prompting: Any = True,
     default_alphas: list[float] | None = None,
+    feature_sae: str | None = None,
 ) -> Task:
     """A prompts x alphas x methods sweep: judged behaviour and fluency, offline coherence, likelihood.
 
@@ -92,6 +93,7 @@ def sweep_task(
             name,
             instruction=instruction if prompting else None,
             targets=targets,
+            feature_sae=feature_sae,
         ),
         solver=steer(normalize=normalize, cache=cache),
         scorer=scorers,
@@ -126,7 +128,9 @@ def sweep_prompts(prompts: str | None, n_prompts: Any) -> list[dict[str, str]]:
 
 
 SWEEP_ARGS = tuple(
-    p for p in inspect.signature(sweep_task).parameters if p not in ("name", "extra_scorers", "default_alphas")
+    p
+    for p in inspect.signature(sweep_task).parameters
+    if p not in ("name", "extra_scorers", "default_alphas", "feature_sae")
 )
 """Every task argument a sweep takes (``-T name=value``): sweep_task's own parameters."""
 

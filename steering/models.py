@@ -60,7 +60,35 @@ def default_device() -> str:
 
 
 def default_dtype(device: str) -> str:
-    return "bfloat16" if device.startswith("cuda") else "float32"
+    """bfloat16 on CUDA cards that support it; float16 on older ones (rows whose activations overflow fail
+    alone, by the non-finite guard); float32 elsewhere."""
+    if not device.startswith("cuda"):
+        return "float32"
+    if torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        logger.warning("this GPU has no bfloat16: running float16 (-M dtype=float32 for full precision)")
+        return "float16"
+    return "bfloat16"
+
+
+def choose_attention(config: Any, requested: str | None) -> str:
+    """The attention kernel, chosen deliberately: eager where the model was trained with attention-logit
+    softcapping (Gemma 2: sdpa would silently drop the cap on transformers versions that allow it), else sdpa."""
+    softcap = getattr(config.get_text_config(), "attn_logit_softcapping", None)
+    if requested is None:
+        return "eager" if softcap else "sdpa"
+    if softcap and requested == "sdpa":
+        raise ValueError(
+            f"attn={requested!r} drops this model's attention-logit softcapping ({softcap}): "
+            "use attn=eager (the default here) or flash_attention_2"
+        )
+    return requested
+
+
+def versions() -> dict[str, str]:
+    """The library versions that change the numbers (logged with every call, part of the cache scope)."""
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__}
 
 
 def cache_dir() -> Path:
@@ -109,15 +137,18 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
-def load_model(name: str, device: str, dtype: str) -> tuple[Any, Any]:
-    """(model, tokenizer), loaded once per process for each (name, device, dtype)."""
-    key = (name, device, dtype)
+def load_model(name: str, device: str, dtype: str, attn: str | None = None) -> tuple[Any, Any]:
+    """(model, tokenizer), loaded once per process for each (name, device, dtype, attention)."""
+    key = (name, device, dtype, attn)
     with _LOCK:
         if key not in _LOADED:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+            from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
             path = resolve_model_path(name)
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), device_map=device)
+            kernel = choose_attention(AutoConfig.from_pretrained(path), attn)
+            model = AutoModelForCausalLM.from_pretrained(
+                path, dtype=getattr(torch, dtype), device_map=device, attn_implementation=kernel
+            )
             model.eval().requires_grad_(False)
             tokenizer = AutoTokenizer.from_pretrained(path)
             tokenizer.padding_side = "left"

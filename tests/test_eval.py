@@ -223,3 +223,21 @@ def test_a_run_that_does_not_succeed_names_its_log_and_error(tiny_model_dir, tin
             task, tmp_path, f"steered/{tiny_model_dir}", {"sae": str(tiny_sae_dir), "layer": 2},
             display="none", retry_attempts=0,
         )  # fmt: skip
+
+
+def test_the_default_french_feature_is_refused_under_another_sae(tiny_model_dir, tiny_sae_dir, tmp_path):
+    """12332 means French only in Gemma Scope's gemma-2-2b layer-20 16k SAE: elsewhere the task asks for a feature."""
+    from inspect_ai import eval as inspect_eval
+
+    from evals.french import french
+
+    task = french(alphas="1", methods="add", n_prompts=1, judge=False, prompting=False, max_tokens=4)
+    (log,) = inspect_eval(
+        task, model=f"steered/{tiny_model_dir}", model_args={"sae": str(tiny_sae_dir), "layer": 2},
+        log_dir=str(tmp_path / "logs"), display="none",
+    )  # fmt: skip
+    assert log.status == "error"
+    assert "feature 12332 is this task's default for the SAE gemma-scope-2b-pt-res-canonical/" in log.error.message
+    assert f"but the model steers with {tiny_sae_dir}: give -T feature=N" in log.error.message
+    explicit = french(feature=5, alphas="1", methods="add", n_prompts=1, judge=False, prompting=False, max_tokens=4)
+    assert "feature_sae" not in explicit.dataset[0].metadata

@@ -114,3 +114,30 @@ def test_weights_load_once_per_process(tiny_model_dir):
 
     first = load_model(str(tiny_model_dir), "cpu", "float32")
     assert load_model(str(tiny_model_dir), "cpu", "float32") is first
+
+
+def test_the_attention_kernel_is_chosen_deliberately_and_logged(tiny_model_dir, tiny_sae_dir, tmp_path):
+    """Gemma 2 was trained with attention-logit softcapping: eager by default, sdpa refused by name."""
+    from inspect_ai import eval as inspect_eval
+    from transformers import AutoConfig
+
+    from evals.french import french
+    from steering.models import choose_attention, versions
+    from steering.testing import build_tiny_gemma
+
+    gemma2 = AutoConfig.from_pretrained(tiny_model_dir)
+    gemma3 = AutoConfig.from_pretrained(build_tiny_gemma(tmp_path / "gemma-3", generation=3))
+    assert gemma2.attn_logit_softcapping == 50.0 and choose_attention(gemma2, None) == "eager"
+    assert choose_attention(gemma3, None) == "sdpa" and choose_attention(gemma3, "eager") == "eager"
+    with pytest.raises(ValueError, match=r"attn='sdpa' drops this model's attention-logit softcapping \(50.0\)"):
+        choose_attention(gemma2, "sdpa")
+
+    task = french(feature=5, alphas="0", methods="add", n_prompts=1, judge=False, prompting=False, max_tokens=4)
+    (log,) = inspect_eval(
+        task, model=f"steered/{tiny_model_dir}", model_args={"layer": 2, "sae": str(tiny_sae_dir)},
+        log_dir=str(tmp_path / "logs"), display="none",
+    )  # fmt: skip
+    assert log.status == "success", log.error
+    (call,) = [e for e in log.samples[0].events if e.event == "model"]
+    provider = call.call.request["provider"]
+    assert provider["attn"] == "eager" and provider["versions"] == versions() and provider["dtype"] == "float32"

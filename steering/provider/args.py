@@ -30,6 +30,9 @@ class ProviderArgs:
     """A fitted SAE-TS approximator (.safetensors); default: the one `python -m steering.sae_ts fit` saves."""
     device: str | None = None
     dtype: str | None = None
+    attn: str | None = None
+    """Attention kernel (eager, sdpa, flash_attention_2, ...); None: eager where the model softcaps attention
+    logits (Gemma 2), else sdpa. The kernel that ran is logged with every call."""
     batch_size: int | None = None
     """Rows per generation batch; None: 16 on CPU/MPS, on CUDA the most that fit in free memory
     (``steering.sizing``), re-chosen per batch from its max_tokens."""
@@ -97,6 +100,8 @@ class ProviderArgs:
         if isinstance(wait, bool) or not isinstance(wait, int | float) or not math.isfinite(wait) or not 0 <= wait < 60:
             raise ValueError(f"batch_wait must be a number of seconds in [0, 60), got {wait!r}")
         check_positions(args.positions)
+        if args.attn is not None and (not isinstance(args.attn, str) or not args.attn):
+            raise ValueError(f"attn must name an attention implementation (eager, sdpa, ...), got {args.attn!r}")
         if args.dtype not in (None, "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype {args.dtype!r} is not one of float32, bfloat16, float16")
         for name in ("fluency_proxy", "compile", "chat_template", "normalize"):

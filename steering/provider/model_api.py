@@ -97,13 +97,19 @@ class SteeredModelAPI(ModelAPI):
     def _load(self) -> tuple[Any, Any, Any]:
         if self._loaded is None:
             from steering.hooks import decoder_layers
-            from steering.models import default_device, default_dtype, load_model
+            from steering.models import default_device, default_dtype, load_model, versions
             from steering.sources.resolver import DirectionResolver
 
             device = self.args.device or default_device()
             dtype = self.args.dtype or default_dtype(device)
-            self._resolved_args = {**asdict(self.args), "device": device, "dtype": dtype}
-            model, tokenizer = load_model(self.args.model_path or self.model_name, device, dtype)
+            model, tokenizer = load_model(self.args.model_path or self.model_name, device, dtype, self.args.attn)
+            self._resolved_args = {
+                **asdict(self.args),
+                "device": device,
+                "dtype": dtype,
+                "attn": model.config._attn_implementation,
+                "versions": versions(),
+            }
             check_layer(self.args.layer, len(decoder_layers(model)))
             sae = (
                 SaeRef(self.args.sae, release=None)
