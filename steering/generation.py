@@ -294,7 +294,7 @@ def _describe(steering: RowSteering | None) -> str:
     return f"alpha={steering.alpha:g}, method={steering.method}"
 
 
-def _is_out_of_memory(error: BaseException) -> bool:
+def is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
 
 
@@ -319,7 +319,7 @@ def generate_in_batches(
                 generate(model, tokenizer, chunk, params, layer, positions, score_unsteered, interrupt, compile)
             )
         except (torch.OutOfMemoryError, RuntimeError) as error:
-            if not _is_out_of_memory(error) or len(chunk) == 1:
+            if not is_out_of_memory(error) or len(chunk) == 1:
                 raise
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()

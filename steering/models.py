@@ -62,6 +62,8 @@ def default_device() -> str:
 def default_dtype(device: str) -> str:
     """bfloat16 on CUDA cards that support it; float16 on older ones (rows whose activations overflow fail
     alone, by the non-finite guard); float32 elsewhere."""
+    if device == "auto" and torch.cuda.is_available():
+        device = "cuda"
     if not device.startswith("cuda"):
         return "float32"
     if torch.cuda.is_available() and not torch.cuda.is_bf16_supported():

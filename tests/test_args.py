@@ -84,7 +84,7 @@ def test_every_task_argument_is_checked_before_anything_loads(args, message):
         ({"fluency_proxy": "maybe"}, r"fluency_proxy must be true or false, got 'maybe'"),
         ({"chat_template": "no"}, r"chat_template must be true or false, got 'no'"),
         ({"device": "cuda"}, r"no CUDA device is visible: drop -M device=cuda"),
-        ({"device": "tpu"}, r"device must be cpu, cuda, cuda:N or mps, got 'tpu'"),
+        ({"device": "tpu"}, r"device must be cpu, cuda, cuda:N, mps or auto, got 'tpu'"),
         ({"sae": "/no/such/sae"}, r"SAE folder '/no/such/sae' does not exist \(-M sae= takes a folder[^;]*$"),
         (
             {"sae": "gemma-scope-2b-pt-res-canonical/layer_20/width_16k/canonical"},

@@ -141,3 +141,27 @@ def test_the_attention_kernel_is_chosen_deliberately_and_logged(tiny_model_dir, 
     (call,) = [e for e in log.samples[0].events if e.event == "model"]
     provider = call.call.request["provider"]
     assert provider["attn"] == "eager" and provider["versions"] == versions() and provider["dtype"] == "float32"
+
+
+def test_device_map_auto_loads_through_accelerate_and_steers_exactly(tiny_model_dir):
+    """-M device=auto (several GPUs on a real host) places layers with accelerate; the hook follows each layer."""
+    import torch
+
+    from steering.hooks import RowSteering, recording, steering_hook
+    from steering.models import load_model
+    from steering.provider.args import ProviderArgs
+
+    assert ProviderArgs.parse({"device": "auto", "sae": None}).device == "auto"
+    model, tokenizer = load_model(str(tiny_model_dir), "auto", "float32")
+    assert model.device.type == "cpu"  # with no GPU, accelerate keeps every layer on the CPU
+    batch = tokenizer(["Hello there", "Hi"], return_tensors="pt", padding=True).to(model.device)
+    direction = torch.randn(model.config.hidden_size, generator=torch.Generator().manual_seed(3))
+    outputs = []
+    for rows in ([None, None], [RowSteering(direction, 4.0), RowSteering(direction, 4.0)]):
+        with torch.no_grad(), steering_hook(model, 2, rows), recording(model, 2) as seen:
+            model(**batch)
+        outputs.append(seen[0])
+    real = batch["attention_mask"].bool()
+    change = outputs[1] - outputs[0]
+    torch.testing.assert_close(change[real], (4.0 * direction).expand(int(real.sum()), -1), rtol=1e-5, atol=1e-5)
+    assert torch.equal(change[~real], torch.zeros_like(change[~real]))

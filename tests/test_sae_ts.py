@@ -424,3 +424,44 @@ def test_the_target_loss_is_the_authors_per_model(caplog):
     assert target_loss_for("google/gemma-2-9b-it") == 3.5
     assert target_loss_for("smollm2-135m-instruct") == 4.0
     assert "no SAE-TS target loss is known for smollm2-135m-instruct" in caplog.text
+
+
+def test_feature_activations_read_the_layer_without_logits_in_chunks_and_survive_out_of_memory(
+    tiny, tiny_sae, monkeypatch
+):
+    """Bounded memory: the decoder only (no vocabulary logits), chunked encoding, halving on out-of-memory."""
+    import steering.sae_ts.measure as measure
+    from steering.generation import Request, prompt_text
+    from steering.hooks import recording
+
+    model, tokenizer = tiny
+    requests = [Request([{"role": "user", "content": p}]) for p in ("Hello", "Explain a bicycle.", "Hi")]
+    replies = [[50, 60, 70], [80], [90, 100]]
+    # the reference: the whole model forward, as before, averaged over the reply tokens
+    total, count = torch.zeros(tiny_sae.cfg.d_sae, dtype=torch.float64), 0
+    for request, reply in zip(requests, replies):
+        ids = tokenizer(prompt_text(tokenizer, request), add_special_tokens=False)["input_ids"] + reply
+        with torch.no_grad(), recording(model, 2) as seen:
+            model(input_ids=torch.tensor([ids]))
+        acts = tiny_sae.encode(seen[0][0, -len(reply) :])
+        total, count = total + acts.double().sum(0), count + len(reply)
+    expected = (total / count).float()
+
+    head = model.get_output_embeddings()
+    monkeypatch.setattr(head, "forward", lambda *a, **k: pytest.fail("vocabulary logits computed"))
+    monkeypatch.setattr(measure, "ENCODE_CHUNK", 2)
+    real, calls = measure._encode_rows, []
+
+    def flaky(model, tokenizer, sae, layer, rows):
+        calls.append(len(rows))
+        if len(rows) > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(model, tokenizer, sae, layer, rows)
+
+    torch.testing.assert_close(
+        measure.feature_activations(model, tokenizer, tiny_sae, 2, requests, replies, 3), expected
+    )
+    monkeypatch.setattr(measure, "_encode_rows", flaky)
+    halved = measure.feature_activations(model, tokenizer, tiny_sae, 2, requests, replies, 3)
+    torch.testing.assert_close(halved, expected)
+    assert calls == [3, 1, 1, 1]  # 3 rows fail, halved to 1 per batch

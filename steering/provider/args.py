@@ -134,8 +134,10 @@ class ProviderArgs:
 def _check_device(device: str | None) -> None:
     if device is None:
         return
+    if device == "auto":  # accelerate's big-model placement: layers spread over every GPU (then CPU)
+        return
     if not isinstance(device, str) or device.split(":")[0] not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device must be cpu, cuda, cuda:N or mps, got {device!r}")
+        raise ValueError(f"device must be cpu, cuda, cuda:N, mps or auto, got {device!r}")
     import torch
 
     if device.startswith("cuda"):

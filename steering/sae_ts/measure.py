@@ -11,7 +11,14 @@ import torch
 from torch import Tensor
 
 from steering.directions import content_positions
-from steering.generation import GenerationParams, Request, generate_in_batches, left_padded_positions, prompt_text
+from steering.generation import (
+    GenerationParams,
+    Request,
+    generate_in_batches,
+    is_out_of_memory,
+    left_padded_positions,
+    prompt_text,
+)
 from steering.hooks import RowSteering, recording
 from steering.sae_ts.config import (
     CANDIDATES_PER_DIMENSION,
@@ -25,6 +32,10 @@ from steering.sae_ts.scale import corpus_chunks, grid_scale, loss_matched_scale,
 from steering.sizing import choose_batch_size
 
 logger = logging.getLogger(__name__)
+
+
+ENCODE_CHUNK = 4096
+"""Reply tokens per SAE encode: a 131k-wide SAE's activations for 512 x 32 tokens would take 8 GB at once."""
 
 
 @torch.no_grad()
@@ -41,36 +52,55 @@ def feature_activations(
 
     The authors average over all 32 positions, BOS and prompt included; those positions are the same
     text with and without steering, so here only the reply tokens count (the effect is not diluted).
+    Only the decoder runs (no logits over the vocabulary), the SAE encodes in chunks, and a batch that
+    runs out of memory is halved and retried, as generation does.
     """
     total = torch.zeros(sae.cfg.d_sae, dtype=torch.float64)
-    count = 0
-    for start in range(0, len(requests), batch_size):
-        rows = [
-            (tokenizer(prompt_text(tokenizer, request), add_special_tokens=False)["input_ids"], reply)
-            for request, reply in zip(requests[start : start + batch_size], replies[start : start + batch_size])
-        ]
-        length = max(len(p) + len(r) for p, r in rows)
-        pad = tokenizer.pad_token_id
-        ids = torch.full((len(rows), length), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        reply_mask = torch.zeros_like(ids, dtype=torch.bool)
-        for i, (prefix, reply) in enumerate(rows):
-            sequence = prefix + reply
-            ids[i, length - len(sequence) :] = torch.tensor(sequence)
-            mask[i, length - len(sequence) :] = 1
-            reply_mask[i, length - len(reply) :] = len(reply) > 0
-        position_ids = left_padded_positions(mask)
-        with recording(model, layer) as seen:
-            model(
-                input_ids=ids.to(model.device),
-                attention_mask=mask.to(model.device),
-                position_ids=position_ids.to(model.device),
-            )
-        hidden = seen[0]
-        acts = sae.encode(hidden[reply_mask.to(hidden.device)].to(sae.W_dec.dtype))
-        total += acts.double().sum(dim=0).cpu()
-        count += len(acts)
+    count, start = 0, 0
+    while start < len(requests):
+        chunk = list(zip(requests[start : start + batch_size], replies[start : start + batch_size]))
+        try:
+            sums, n = _encode_rows(model, tokenizer, sae, layer, chunk)
+        except Exception as error:
+            if not is_out_of_memory(error) or batch_size == 1:
+                raise
+            batch_size //= 2
+            logger.warning("out of memory while encoding: %d rows per batch", batch_size)
+            continue
+        total += sums
+        count += n
+        start += len(chunk)
     return (total / max(count, 1)).float()
+
+
+def _encode_rows(model: Any, tokenizer: Any, sae: Any, layer: int, rows: list) -> tuple[Tensor, int]:
+    """Summed SAE activations of the reply tokens of some (request, reply) rows, and how many there were."""
+    pairs = [
+        (tokenizer(prompt_text(tokenizer, request), add_special_tokens=False)["input_ids"], reply)
+        for request, reply in rows
+    ]
+    length = max(len(p) + len(r) for p, r in pairs)
+    ids = torch.full((len(pairs), length), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    reply_mask = torch.zeros_like(ids, dtype=torch.bool)
+    for i, (prefix, reply) in enumerate(pairs):
+        sequence = prefix + reply
+        ids[i, length - len(sequence) :] = torch.tensor(sequence)
+        mask[i, length - len(sequence) :] = 1
+        reply_mask[i, length - len(reply) :] = len(reply) > 0
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else model.model
+    with recording(model, layer) as seen:
+        decoder(
+            input_ids=ids.to(model.device),
+            attention_mask=mask.to(model.device),
+            position_ids=left_padded_positions(mask).to(model.device),
+            use_cache=False,
+        )
+    hidden = seen[0][reply_mask.to(seen[0].device)]
+    sums = torch.zeros(sae.cfg.d_sae, dtype=torch.float64)
+    for part in hidden.split(ENCODE_CHUNK):
+        sums += sae.encode(part.to(sae.W_dec.dtype)).double().sum(dim=0).cpu()
+    return sums, len(hidden)
 
 
 class EffectMeter:
