@@ -11,6 +11,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from evals.dataset import PROMPTING
 from steering.defaults import DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE
+from steering.sae_directory import width_from_id
 from steering.sources import get_source
 from steering.spec import SteeringSpec, parse_targets
 
@@ -44,16 +45,19 @@ def cache_scopes(model_args: dict[str, Any], vector: str) -> dict[str, str]:
     return scopes
 
 
-def check_default_feature(meta: dict[str, Any], spec: SteeringSpec, model_args: dict[str, Any]) -> None:
-    """A task's default feature means its behaviour only in the SAE it was found in (12332 is French in Gemma
-    Scope's gemma-2-2b layer-20 16k SAE, an unrelated feature elsewhere): under another SAE, ask for one."""
-    owner = meta.get("feature_sae")
-    if not owner or spec.feature is None or not get_source(spec.vector).takes_feature:
+def check_feature_for_sae(meta: dict[str, Any], spec: SteeringSpec, model_args: dict[str, Any]) -> None:
+    """Before the weights load: the feature fits the width a Gemma Scope id names, and a task's default feature
+    is used only in the SAE it was found in (12332 is French in Gemma Scope's gemma-2-2b layer-20 16k SAE, an
+    unrelated feature elsewhere): under another SAE, ask for one."""
+    if spec.feature is None or not get_source(spec.vector).takes_feature:
         return
-    sae = model_args.get("sae") or (
-        f"{model_args.get('sae_release', DEFAULT_SAE_RELEASE)}/{model_args.get('sae_id', DEFAULT_SAE_ID)}"
-    )
-    if sae != owner:
+    sae_id = model_args.get("sae_id", DEFAULT_SAE_ID)
+    width = None if model_args.get("sae") else width_from_id(sae_id)
+    if width is not None and not 0 <= spec.feature < width:  # before any weights load
+        raise ValueError(f"feature {spec.feature} is out of range: SAE {sae_id} has {width} features (0..{width - 1})")
+    owner = meta.get("feature_sae")
+    sae = model_args.get("sae") or f"{model_args.get('sae_release', DEFAULT_SAE_RELEASE)}/{sae_id}"
+    if owner and sae != owner:
         raise ValueError(
             f"feature {spec.feature} is this task's default for the SAE {owner}, but the model steers with {sae}: "
             "give -T feature=N for that SAE (find one on Neuronpedia), or use -T vector=diff_of_means"
@@ -83,7 +87,7 @@ def steer(normalize: bool = False, cache: bool = True) -> Solver:
             targets=parse_targets(meta["targets"]) if meta.get("targets") else None,
         )
         model_args = get_model().model_args
-        check_default_feature(meta, spec, model_args)
+        check_feature_for_sae(meta, spec, model_args)
         policy = CachePolicy(expiry=None, scopes=cache_scopes(model_args, spec.vector)) if cache else False
         # a sample's own seed (many samples of one prompt, as the SAE-TS paper preset draws) over the task's
         seed = {"seed": int(meta["seed"])} if meta.get("seed") is not None else {}

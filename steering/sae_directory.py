@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -51,3 +52,14 @@ def release_hint(value: str) -> str:
     if not sae_id or release not in pretrained_directory():
         return ""
     return f"; {release!r} is a sae-lens release: use -M sae_release={release} -M sae_id={sae_id}"
+
+
+WIDTHS = {"4k": 4096, "16k": 16384, "32k": 32768, "65k": 65536, "131k": 131072, "262k": 262144, "524k": 524288,
+          "1m": 1048576}  # fmt: skip
+"""Gemma Scope's ``width_...`` names, as sae-lens reads them."""
+
+
+def width_from_id(sae_id: str) -> int | None:
+    """The SAE's feature count named in a Gemma Scope id (``layer_20/width_16k/canonical`` -> 16384), else None."""
+    match = re.search(r"width_(\d+[km])", sae_id)
+    return WIDTHS.get(match.group(1)) if match else None

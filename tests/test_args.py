@@ -142,3 +142,16 @@ def test_only_rows_whose_source_reads_a_feature_carry_one():
     task = french(vector="sae,diff_of_means", alphas="0,10", n_prompts=1, judge=False)
     features = {(s.metadata["vector"], s.metadata["feature"]) for s in task.dataset}
     assert features == {("sae", 12332), ("diff_of_means", None), ("prompting", None)}
+
+
+def test_a_feature_beyond_the_width_a_gemma_scope_id_names_fails_before_loading():
+    from evals.solvers import check_feature_for_sae
+    from steering.sae_directory import width_from_id
+    from steering.spec import SteeringSpec
+
+    assert width_from_id("layer_20/width_16k/canonical") == 16384
+    assert width_from_id("layer_13_width_1m_l0_big") == 1048576 and width_from_id("my/sae") is None
+    args = {"sae_release": "gemma-scope-2-1b-it-res", "sae_id": "layer_13_width_16k_l0_medium"}
+    with pytest.raises(ValueError, match=r"feature 16384 is out of range: SAE .* has 16384 features \(0..16383\)"):
+        check_feature_for_sae({}, SteeringSpec(alpha=1.0, feature=16384), args)
+    check_feature_for_sae({}, SteeringSpec(alpha=1.0, feature=16383), args)
