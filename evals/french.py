@@ -30,6 +30,7 @@ def french(
     seed: int = 16,
     cache: bool = True,
     prompting: bool = True,
+    preflight: bool = True,
 ) -> Task:
     """French language use and fluency against alpha.
 
@@ -50,6 +51,8 @@ def french(
         cache: cache steered generations with Inspect's cache, so a retry after a grader outage regenerates nothing.
         prompting: also run each prompt unsteered with "Answer in French." appended (prompts/prompting.json):
             the prompting reference the curves and best alpha are read against.
+        preflight: send the grader one tiny request before anything is generated, so a dead or unauthorised
+            grader fails within seconds (evals.preflight).
     """
     return sweep_task(
         name="french",
@@ -70,4 +73,5 @@ def french(
         cache=cache,
         instruction=instructions()["french"],
         prompting=prompting,
+        preflight=preflight,
     )

@@ -91,7 +91,7 @@ def sweep_metrics() -> list[Metric | dict[str, Any]]:
     return [mean(), stderr(), curve()]
 
 
-def _grader(grader: str | Model | None) -> Model:
+def grader_model(grader: str | Model | None = None) -> Model:
     # the default lives here, not in Task(model_roles=...), so runs that bind another grader need no OpenAI key
     return get_model(grader) if grader is not None else get_model(role="grader", default=DEFAULT_GRADER)
 
@@ -99,7 +99,7 @@ def _grader(grader: str | Model | None) -> Model:
 async def _judge(state: TaskState, criterion: str, grader: str | Model | None) -> Score:
     reply = state.output.completion
     system, user = judge_messages(criterion, state.input_text, reply)
-    output = await _grader(grader).generate(
+    output = await grader_model(grader).generate(
         [ChatMessageSystem(content=system), ChatMessageUser(content=user)],
         config=JUDGE_CONFIG,
         cache=True,

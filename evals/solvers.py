@@ -10,6 +10,8 @@ from inspect_ai.model import CachePolicy, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from evals.dataset import PROMPTING
+from evals.preflight import check_grader
+from evals.scorers import grader_model
 from steering.defaults import DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE
 from steering.sae_directory import width_from_id
 from steering.sources import get_source
@@ -65,7 +67,7 @@ def check_feature_for_sae(meta: dict[str, Any], spec: SteeringSpec, model_args: 
 
 
 @solver
-def steer(normalize: bool = False, cache: bool = True) -> Solver:
+def steer(normalize: bool = False, cache: bool = True, preflight: bool = False) -> Solver:
     """Generate with the steering in the sample's metadata (alpha, method, feature, vector).
 
     The spec travels in ``extra_body`` so the provider sees it per call, Inspect logs it
@@ -75,6 +77,8 @@ def steer(normalize: bool = False, cache: bool = True) -> Solver:
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         meta = state.metadata
+        if preflight:  # the judges' grader answers before anything is generated (evals.preflight)
+            await check_grader(grader_model())
         if meta.get("method") == PROMPTING:
             return await _prompted(state, generate, cache)
         spec = SteeringSpec(

@@ -97,7 +97,7 @@ def suite(
     return Task(
         name="suite",
         dataset=MemoryDataset(samples, name=f"suite-{Path(concepts).stem}"),
-        solver=steer(normalize=normalize, cache=cache),
+        solver=steer(normalize=normalize, cache=cache, preflight=judge),
         scorer=scorers,
         config=generation_config(max_tokens, temperature, seed),
         metadata={

@@ -45,6 +45,7 @@ def sweep_task(
     cache: Any = True,
     instruction: Any = None,
     prompting: Any = True,
+    preflight: Any = True,
     default_alphas: list[float] | None = None,
     feature_sae: str | None = None,
 ) -> Task:
@@ -71,10 +72,13 @@ def sweep_task(
     for needs_feature in filter(takes_feature, vectors):
         if feature is None and targets is None:
             raise ValueError(f"vector={needs_feature!r} needs a feature id (e.g. -T feature=12332)")
-    normalize, judge, cache, prompting = (
+    normalize, judge, cache, prompting, preflight = (
         parse_bool(v, n)
-        for v, n in ((normalize, "normalize"), (judge, "judge"), (cache, "cache"), (prompting, "prompting"))
-    )
+        for v, n in (
+            (normalize, "normalize"), (judge, "judge"), (cache, "cache"), (prompting, "prompting"),
+            (preflight, "preflight"),
+        )
+    )  # fmt: skip
     if instruction is not None and (not isinstance(instruction, str) or not instruction.strip()):
         raise ValueError(f"instruction must be a sentence asking for the behaviour, got {instruction!r}")
     alpha_grid = parse_alphas(alphas, default=default_alphas)
@@ -95,7 +99,7 @@ def sweep_task(
             targets=targets,
             feature_sae=feature_sae,
         ),
-        solver=steer(normalize=normalize, cache=cache),
+        solver=steer(normalize=normalize, cache=cache, preflight=judge and preflight),
         scorer=scorers,
         config=config,
         metadata={

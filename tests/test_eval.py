@@ -101,13 +101,19 @@ def test_cli_run_logs_per_alpha_and_per_method_metrics(cli_log):
         assert behavior.metrics[f"α=+0 ({method})"].value == pytest.approx(sum(at_zero) / len(at_zero))
 
 
+def _is_preflight(event) -> bool:
+    from evals.preflight import PREFLIGHT_PROMPT
+
+    return event.input[-1].text == PREFLIGHT_PROMPT
+
+
 def test_steering_spec_is_in_the_logged_model_call_and_never_reaches_the_grader(cli_log):
     for sample in cli_log.samples:
         if sample.metadata["method"] == "prompting":
             continue  # unsteered: tests/test_curves.py checks its calls
         model_events = [e for e in sample.events if e.event == "model"]
         steered = [e for e in model_events if e.model.startswith("steered/")]
-        graded = [e for e in model_events if e.model.startswith("stubgrader/")]
+        graded = [e for e in model_events if e.model.startswith("stubgrader/") and not _is_preflight(e)]
         assert len(steered) == 1 and len(graded) == 2
         request = steered[0].call.request
         assert request["steering"] == {
@@ -137,8 +143,9 @@ def test_the_grader_is_asked_for_structured_output_at_temperature_zero(
     RECEIVED_CONFIGS.clear()
     log = _run(tiny_model_dir, tiny_sae_dir, tmp_path, alphas=[0], methods="add")
     assert log.status == "success"
-    assert len(RECEIVED_CONFIGS) == 2 * 3
-    for config in RECEIVED_CONFIGS:
+    judged = [c for c in RECEIVED_CONFIGS if c.response_schema is not None]
+    assert len(judged) == 2 * 3 and len(RECEIVED_CONFIGS) == 2 * 3 + 1  # and the one preflight request
+    for config in judged:
         assert config.temperature == 0.0
         assert config.response_schema.name == "grade" and config.response_schema.strict
         assert config.response_schema.json_schema.model_dump(exclude_none=True)["required"] == ["reasoning", "score"]
@@ -166,7 +173,9 @@ def test_grader_exception_is_retried_not_dropped(tiny_model_dir, tiny_sae_dir, t
     assert log.status == "success"
     for sample in log.samples:
         assert sample.scores["behavior"].value == length_grade(sample.output.completion)
-        calls = [e for e in sample.events if e.event == "model" and e.model == "stubgrader/flaky"]
+        calls = [
+            e for e in sample.events if e.event == "model" and e.model == "stubgrader/flaky" and not _is_preflight(e)
+        ]
         # Inspect records the failed attempt as its own event, then the retry that succeeded
         assert "transient failure" in calls[0].error
         assert [e.error for e in calls[1:]] == [None, None]
@@ -205,7 +214,7 @@ def test_the_two_judge_calls_of_a_sample_run_at_the_same_time(tiny_model_dir, ti
     log = _run(tiny_model_dir, tiny_sae_dir, tmp_path, grader=grader, alphas=[0], methods="add", n_prompts=1)
     assert log.status == "success"
     (sample,) = log.samples
-    calls = [e for e in sample.events if e.event == "model" and e.model == "stubgrader/length"]
+    calls = [e for e in sample.events if e.event == "model" and e.model == "stubgrader/length" and not _is_preflight(e)]
     assert len(calls) == 2 and InFlight.peak == 2
     first, second = sorted(calls, key=lambda e: e.timestamp)
     assert second.timestamp < first.completed, "the fluency grade waited for the behaviour grade"

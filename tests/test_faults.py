@@ -161,7 +161,8 @@ def test_an_empty_reply_is_unscored_by_the_logprob_scorer():
 def test_a_grader_outage_then_retry_regenerates_nothing(tiny_model_dir, tiny_sae_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("STUB_GRADER_DOWN", "1")
-    args = {"alphas": [0, 40], "n_prompts": 2, "feature": FEATURE, "max_tokens": 8}
+    # an outage that begins after the preflight (a grader down from the start fails before generating: next test)
+    args = {"alphas": [0, 40], "n_prompts": 2, "feature": FEATURE, "max_tokens": 8, "preflight": False}
     (failed,) = inspect_eval(
         french(**args),
         model=f"steered/{tiny_model_dir}",
@@ -232,3 +233,36 @@ def test_each_prompt_draws_its_own_noise_and_keeps_it_across_alphas_and_methods(
     messages = [{"role": "user", "content": "Describe the sea."}]
     assert prompt_seed(16, messages) == prompt_seed(16, [dict(m) for m in messages]) != prompt_seed(17, messages)
     assert prompt_seed(None, messages) is None and 0 <= prompt_seed(16, messages) < 2**31
+
+
+def test_a_grader_down_from_the_start_fails_at_preflight_before_any_generation(tiny_model_dir, tiny_sae_dir, tmp_path,
+                                                                                monkeypatch):  # fmt: skip
+    monkeypatch.setenv("STUB_GRADER_DOWN", "1")
+    generated_before = SteeredModelAPI.generated_total
+    (log,) = inspect_eval(
+        french(alphas=[0, 40], n_prompts=2, feature=FEATURE, max_tokens=8),
+        model=f"steered/{tiny_model_dir}", model_args={"sae": str(tiny_sae_dir), "layer": 2},
+        model_roles={"grader": "stubgrader/outage"}, log_dir=str(tmp_path / "logs"), display="none",
+    )  # fmt: skip
+    assert log.status == "error"
+    assert "the grader role (stubgrader/outage) did not answer a preflight request" in log.error.message
+    assert SteeredModelAPI.generated_total == generated_before, "steered replies were generated for a dead grader"
+
+
+def test_an_unreachable_openai_grader_fails_within_seconds_naming_its_url(tiny_model_dir, tiny_sae_dir, tmp_path,
+                                                                           monkeypatch):  # fmt: skip
+    """Inspect's real openai/ provider against a closed loopback port: no 30-minute silent back-off."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    generated_before = SteeredModelAPI.generated_total
+    started = time.monotonic()
+    (log,) = inspect_eval(
+        french(alphas=[0], n_prompts=1, feature=FEATURE, max_tokens=4),
+        model=f"steered/{tiny_model_dir}", model_args={"sae": str(tiny_sae_dir), "layer": 2},
+        model_roles={"grader": "openai/gpt-4o-mini"}, log_dir=str(tmp_path / "logs"), display="none",
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert log.status == "error" and elapsed < 90, elapsed
+    assert "the grader role (openai/gpt-4o-mini at http://127.0.0.1:9/v1) did not answer" in log.error.message
+    assert "sk-test" not in log.error.message and "sk-test" not in log.error.traceback
+    assert SteeredModelAPI.generated_total == generated_before
