@@ -69,7 +69,7 @@ def sweep_dataset(
     extra = {**({"targets": targets} if targets else {}), **({"feature_sae": feature_sae} if feature_sae else {})}
     return MemoryDataset(
         [
-            *steering_samples(prompts, alphas, methods, feature, vectors, extra=extra or None),
+            *steering_samples(prompts, alphas, methods, feature, vectors, extra=extra),
             *prompting_samples(prompts, instruction),
         ],
         name=name,

@@ -22,8 +22,8 @@ from evals.dataset import load_prompts, sweep_dataset
 from evals.judge import template_digest
 from evals.scorers import behavior, coherence, fluency, unsteered_logprob
 from evals.solvers import steer
-from steering.sources.registry import names_that, takes_feature
-from steering.spec import is_weighted, parse_targets, targets_label
+from steering.sources.registry import is_weighted, names_that, takes_feature
+from steering.spec import parse_targets, targets_label
 
 
 def sweep_task(

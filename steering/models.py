@@ -51,7 +51,7 @@ EMBEDDED_MODELS = {
     ),
 }
 
-_LOADED: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+_LOADED: dict[tuple[str, str, str, str | None], tuple[Any, Any]] = {}
 _LOCK = threading.Lock()
 
 

@@ -95,14 +95,6 @@ def check_targets(targets: object) -> tuple[tuple[int, float], ...]:
     return tuple((int(feature), float(weight)) for feature, weight in pairs)
 
 
-def is_weighted(value: object) -> bool:
-    """Whether a ``feature`` argument names weighted targets (``8392:0.5,...``, its CLI list form, or JSON)."""
-    if isinstance(value, dict):
-        return True
-    items = value if isinstance(value, list | tuple) else [value]
-    return any(isinstance(v, str) and (":" in v or v.strip().startswith("{")) for v in items)
-
-
 def parse_targets(text: str | list[str] | tuple[str, ...] | dict[str, float]) -> tuple[tuple[int, float], ...]:
     """``"8392:0.5,15769:0.5"`` (or a JSON object ``{"8392": 0.5, ...}``) -> ((8392, 0.5), (15769, 0.5)).
 

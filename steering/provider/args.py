@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ from steering.hooks import check_positions
 from steering.layers import check_layer
 from steering.sae_directory import check_sae_release, release_hint
 from steering.sources import get_source
-from steering.spec import SteeringSpec, is_weighted, parse_targets
+from steering.sources.registry import is_weighted
+from steering.spec import SteeringSpec, parse_targets
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class ProviderArgs:
     vector: str = "sae"
     normalize: bool = False
 
+    @cached_property
     def steering(self) -> SteeringSpec | None:
         """The model-level steering spec (None without ``alpha``), checked like a per-sample one."""
         if self.alpha is None:
@@ -66,14 +69,6 @@ class ProviderArgs:
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float):
             raise ValueError(f"alpha must be a number, got {self.alpha!r}")
         weighted = is_weighted(self.feature)
-        if (
-            not weighted
-            and self.feature is not None
-            and (isinstance(self.feature, bool) or not isinstance(self.feature, int))
-        ):
-            raise ValueError(
-                f"feature must be an SAE feature id or weighted targets (8392:0.5,...), got {self.feature!r}"
-            )
         get_source(self.vector).check(self.vector)
         return SteeringSpec(
             alpha=float(self.alpha),
@@ -124,7 +119,7 @@ class ProviderArgs:
         if args.model_path is not None and not Path(str(args.model_path)).exists():
             raise ValueError(f"model_path {args.model_path!r} does not exist")
         _check_device(args.device)
-        args.steering()
+        args.steering  # noqa: B018  (checked here, before any weights load)
         from steering.sources import load_contrast
 
         load_contrast(args.contrast)

@@ -79,7 +79,6 @@ class SteeredModelAPI(ModelAPI):
     ) -> None:
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
         self.args = ProviderArgs.parse(model_args)
-        self._model_steering = self.args.steering()
         check_layer_before_loading(self.args.layer, self.args.model_path or model_name)
         from steering.models import default_device
 
@@ -194,7 +193,7 @@ class SteeredModelAPI(ModelAPI):
         if tools:
             raise ValueError("steered models do not support tool calling")
         # a per-sample spec (our solver's) wins over the model-level one (-M alpha=...), which any task gets
-        spec = spec_from_extra_body(config.extra_body) or self._model_steering
+        spec = spec_from_extra_body(config.extra_body) or self.args.steering
         messages = [{"role": m.role, "content": m.text} for m in input]
         params = GenerationParams(
             max_new_tokens=config.max_tokens or DEFAULT_MAX_TOKENS,

@@ -33,6 +33,10 @@ class Source:
     def check(self, vector: str) -> None:
         """Validate a ``vector`` value before anything loads (e.g. that a file exists); raise ValueError."""
 
+    def sae_features(self, spec: SteeringSpec) -> list[int]:
+        """The SAE features whose decoder rows ``build`` reads (loaded for a whole batch at once)."""
+        return []
+
     def files(self, vector: str) -> list[str]:
         """Local files whose content the direction depends on (fingerprinted into the generation cache key)."""
         return []
@@ -120,8 +124,12 @@ def feature_text(feature: object) -> str:
     return feature if isinstance(feature, str) else str(int(feature))  # type: ignore[call-overload]
 
 
-def is_weighted(feature: object) -> bool:
-    return isinstance(feature, str) and ":" in feature
+def is_weighted(value: object) -> bool:
+    """Whether a ``feature`` value names weighted targets (``8392:0.5,...``, its CLI list form, or JSON)."""
+    if isinstance(value, dict):
+        return True
+    items = value if isinstance(value, list | tuple) else [value]
+    return any(isinstance(v, str) and (":" in v or v.strip().startswith("{")) for v in items)
 
 
 def _load_builtin() -> None:

@@ -44,13 +44,9 @@ class DirectionResolver:
         Features out of the SAE's range are skipped here and fail their own spec in ``resolve``.
         """
         with self._lock:
-            wanted = {
-                feature
-                for spec in specs
-                for feature in getattr(get_source(spec.vector), "sae_features", lambda s: [])(spec)
-            }
+            wanted = {feature for spec in specs for feature in get_source(spec.vector).sae_features(spec)}
             missing = sorted(f for f in wanted if f not in self._rows)
-            if missing and (self._d_sae is None or any(0 <= f < self._d_sae for f in missing)):
+            if missing:
                 self._load_sae_rows(missing)
 
     def resolve(self, specs: list[SteeringSpec]) -> list[Tensor]:
@@ -69,6 +65,7 @@ class DirectionResolver:
             return {feature: self._rows[feature] for feature in features}
 
     def _load_sae_rows(self, features: list[int]) -> None:
+        # once the SAE's width is known, features outside it never trigger another load
         if self._d_sae is not None and not any(isinstance(f, int) and 0 <= f < self._d_sae for f in features):
             return
         sae = load_sae(self.sae, converter=self.converter)

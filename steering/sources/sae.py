@@ -20,9 +20,6 @@ class SaeRow(Source):
     def sae_features(self, spec: SteeringSpec) -> list[int]:
         return [f for f, _ in spec.targets] if spec.targets else [spec.feature]
 
-    def cache_key(self, spec: SteeringSpec, context: Any) -> tuple:
-        return (self.name, spec.targets or spec.feature)
-
     def build(self, spec: SteeringSpec, context: Any) -> Tensor:
         rows = context.sae_rows(self.sae_features(spec))
         if not spec.targets:

@@ -18,9 +18,6 @@ class SaeTsVector(Source):
     summary = "the SAE-TS vector targeting the feature (or weighted targets); unit norm; needs a fitted approximator"
     takes_feature = True
 
-    def cache_key(self, spec: SteeringSpec, context: Any) -> tuple:
-        return (self.name, spec.targets or spec.feature)
-
     def build(self, spec: SteeringSpec, context: Any) -> Tensor:
         import torch
 

@@ -29,9 +29,6 @@ class VectorFile(Source):
     def files(self, vector: str) -> list[str]:
         return [vector]
 
-    def cache_key(self, spec: SteeringSpec, context: Any) -> tuple:
-        return (self.name, spec.vector)
-
     def build(self, spec: SteeringSpec, context: Any) -> Tensor:
         from steering.directions import load_vector_file
 
