@@ -29,7 +29,7 @@ def score(cell: dict) -> dict:
 
 
 def cue_prompt(cue: str, prompt: str) -> str:
-    from evals.solvers import with_instruction
+    from steering.prompting import with_instruction
 
     return with_instruction(prompt, cue)
 

@@ -9,6 +9,8 @@ judges, answered by the offline stub grader after ``--latency`` seconds (+- ``--
 API; (b) the same sweep with the judges off. Reports each run's wall time (median of repeats),
 their ratio, the mean fill of the generation batches (rows per batch / batch_size, read from the
 logged model calls) and the most grader calls and generate calls in flight at once. Nothing is read from a cache here.
+A last judged run with ``-M share=false`` gives the work before the dedupe: steered generations and grader
+requests with and without identical requests sharing one (evals.analysis.work).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def main() -> None:
     from inspect_ai.model import get_model
     from throughput import _smollm2, _tiny_fixture
 
+    from evals.analysis.work import work_counts
     from evals.judge import criteria
     from evals.stub_grader import InFlight
     from evals.sweep import sweep_task
@@ -69,7 +72,7 @@ def main() -> None:
     model_args = {**setup["model_args"], "batch_size": args.batch_size}
     grader = get_model("stubgrader/length", latency=args.latency, jitter=args.jitter)
 
-    def run(judge: bool) -> dict:
+    def run(judge: bool, share: bool = True) -> dict:
         task = sweep_task(
             name="sweep_bench",
             criterion=criteria()["french"],
@@ -91,7 +94,7 @@ def main() -> None:
         (log,) = inspect_eval(
             task,
             model=f"steered/{setup['model']}",
-            model_args=model_args,
+            model_args={**model_args, "share": share},
             model_roles={"grader": grader},
             max_connections=args.connections,
             log_dir=str(root / "sweep-logs"),
@@ -100,7 +103,12 @@ def main() -> None:
         wall = time.perf_counter() - started
         assert log.status == "success", log.error
         fill, batches = _batch_fill(log, args.batch_size)
+        work = work_counts(log)
         return {
+            "generations": work.generations,
+            "generations_shared": work.generations_shared,
+            "grader_requests": work.grader_requests,
+            "grader_shared": work.grader_shared,
             "wall_s": wall,
             "batch_fill": fill,
             "batches": batches,
@@ -113,6 +121,7 @@ def main() -> None:
     for _ in range(args.repeats):
         results["generation_only"].append(run(judge=False))
         results["judged"].append(run(judge=True))
+    results["judged_without_sharing"] = [run(judge=True, share=False)]
 
     def median(kind: str, key: str) -> float:
         return statistics.median(r[key] for r in results[kind])
@@ -135,6 +144,12 @@ def main() -> None:
         "judged_batch_fill": median("judged", "batch_fill"),
         "generation_only_batch_fill": median("generation_only", "batch_fill"),
         "grader_peak_in_flight": median("judged", "grader_peak_in_flight"),
+        "generations_with_sharing": median("judged", "generations"),
+        "generations_without_sharing": median("judged_without_sharing", "generations"),
+        "grader_requests_with_sharing": median("judged", "grader_requests"),
+        "grader_requests_without_sharing": median("judged_without_sharing", "grader_requests"),
+        "grader_requests_joined": median("judged", "grader_shared"),
+        "judged_wall_s_without_sharing": median("judged_without_sharing", "wall_s"),
         "runs": results,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
     }

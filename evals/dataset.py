@@ -129,8 +129,10 @@ def steering_samples(
                 **(extra or {}),
             },
         )
+        # alpha before method: a prompt's alpha-0 rows (one reply under every method that is the identity
+        # there) are in flight together, so the provider generates that reply once (steering.provider.sharing)
         for vector in vectors
-        for method in methods
         for index, alpha in enumerate(sorted(alphas))
+        for method in methods
         for record in prompts
     ]

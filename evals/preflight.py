@@ -35,14 +35,26 @@ async def check_grader(grader: Model) -> None:
             await grader.generate([ChatMessageUser(content=PREFLIGHT_PROMPT)], config=PREFLIGHT_CONFIG)
             future.set_result(None)
         except Exception as error:
-            future.set_exception(GraderUnavailable(_describe(grader, error)))
+            if _rate_limited(error):  # reachable and authorised, just busy: the judges' own retries wait
+                future.set_result(None)
+            else:
+                future.set_exception(GraderUnavailable(_describe(grader, error)))
     await asyncio.shield(future)
+
+
+def _cause(error: BaseException) -> BaseException:
+    """The error that ended the attempts (tenacity wraps it in a RetryError)."""
+    last = getattr(error, "last_attempt", None)
+    return last.exception() if last is not None and last.exception() is not None else error
+
+
+def _rate_limited(error: BaseException) -> bool:
+    return getattr(_cause(error), "status_code", None) == 429
 
 
 def _describe(grader: Model, error: BaseException) -> str:
     """Role, model, base URL and the error that ended the attempts (tenacity wraps it); never the key."""
-    last = getattr(error, "last_attempt", None)
-    cause = last.exception() if last is not None and last.exception() is not None else error
+    cause = _cause(error)
     name = str(grader)
     provider = name.split("/")[0]
     base_url = grader.api.base_url or os.environ.get(f"{provider.upper()}_BASE_URL")

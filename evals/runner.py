@@ -47,4 +47,10 @@ def run_and_plot(
             f"{task.name} did not finish: {'; '.join(failed) or 'no log'}; "
             f"run the same command again to resume ({out / 'logs'})"
         )
+    from inspect_ai.log import read_eval_log
+
+    from evals.analysis.work import work_counts
+
+    for log in logs:
+        print(f"{log.eval.task}: {work_counts(read_eval_log(log.location)).line()}")
     return write_outputs([out / "logs"], out / "curves")

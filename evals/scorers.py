@@ -11,9 +11,11 @@ from inspect_ai.model import (
     ChatMessageUser,
     GenerateConfig,
     Model,
+    ModelOutput,
     ResponseSchema,
     get_model,
 )
+from inspect_ai.model._generate_config import active_generate_config
 from inspect_ai.scorer import (
     Metric,
     SampleScore,
@@ -45,6 +47,11 @@ JUDGE_CONFIG = GenerateConfig(
     response_schema=ResponseSchema(name="grade", json_schema=json_schema(Grade), strict=True),
     adaptive_connections=JUDGE_CONNECTIONS,
 )
+# Inspect's defaults retry a connection error or a stalled call for up to 30 minutes per call; a judge call
+# of ~300 tokens is given 60 s an attempt, 6 retries (about 3 minutes of back-off) and 10 minutes in all.
+# They fill only what the grader role, or for retries and timeout the eval, leaves unset:
+# --model-role 'grader={model: openai/gpt-4o-mini, attempt_timeout: 30, max_retries: 10}' changes them.
+JUDGE_LIMITS = GenerateConfig(attempt_timeout=60, max_retries=6, timeout=600)
 
 
 def cell_name(alpha: float, method: str, vector: str | None = None) -> str:
@@ -96,16 +103,48 @@ def grader_model(grader: str | Model | None = None) -> Model:
     return get_model(grader) if grader is not None else get_model(role="grader", default=DEFAULT_GRADER)
 
 
+def judge_config(model: Model) -> GenerateConfig:
+    """JUDGE_CONFIG plus the JUDGE_LIMITS the role (or, for retries and timeout, the eval) does not set."""
+    eval_wide = active_generate_config()
+    limits = {
+        name: value
+        for name, value in JUDGE_LIMITS.model_dump(exclude_none=True).items()
+        if getattr(model.config, name) is None and (name == "attempt_timeout" or getattr(eval_wide, name) is None)
+    }
+    return JUDGE_CONFIG.merge(GenerateConfig(**limits))
+
+
+_IN_FLIGHT: dict[tuple[str, str | None, str, str], asyncio.Future[ModelOutput]] = {}
+"""Judge requests being answered: an identical one (the same reply to grade) waits for it instead."""
+
+
+async def _grade_request(model: Model, system: str, user: str) -> tuple[ModelOutput, bool]:
+    """(grader output, shared): Inspect's cache dedupes finished requests, this the ones in flight together."""
+    key = (str(model), model.api.base_url, system, user)
+    running = _IN_FLIGHT.get(key)
+    if running is not None and running.get_loop() is asyncio.get_running_loop():
+        return await asyncio.shield(running), True
+    call = model.generate(
+        [ChatMessageSystem(content=system), ChatMessageUser(content=user)], config=judge_config(model), cache=True
+    )
+    task = _IN_FLIGHT[key] = asyncio.ensure_future(call)
+
+    def finished(done: asyncio.Future[ModelOutput]) -> None:
+        if _IN_FLIGHT.get(key) is done:
+            del _IN_FLIGHT[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: a caller cancelled meanwhile must not leave it unread
+
+    task.add_done_callback(finished)
+    return await asyncio.shield(task), False
+
+
 async def _judge(state: TaskState, criterion: str, grader: str | Model | None) -> Score:
     reply = state.output.completion
     system, user = judge_messages(criterion, state.input_text, reply)
-    output = await grader_model(grader).generate(
-        [ChatMessageSystem(content=system), ChatMessageUser(content=user)],
-        config=JUDGE_CONFIG,
-        cache=True,
-    )
+    output, shared = await _grade_request(grader_model(grader), system, user)
     grade, reasoning = parse_grade(output.completion)
-    metadata = {"criterion": criterion, "grader_reply": output.completion}
+    metadata = {"criterion": criterion, "grader_reply": output.completion, "shared": shared}
     if grade is None:
         return Score.unscored(
             reason="the grader's reply has no well-formed final JSON object with an integer score from 1 to 10",

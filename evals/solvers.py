@@ -13,6 +13,7 @@ from evals.dataset import PROMPTING
 from evals.preflight import check_grader
 from evals.scorers import grader_model
 from steering.defaults import DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE
+from steering.prompting import with_instruction
 from steering.sae_directory import width_from_id
 from steering.sources import get_source
 from steering.spec import SteeringSpec, parse_targets
@@ -98,18 +99,6 @@ def steer(normalize: bool = False, cache: bool = True, preflight: bool = False) 
         return await generate(state, extra_body={"steering": spec.to_dict()}, cache=policy, **seed)
 
     return solve
-
-
-def with_instruction(prompt: str, instruction: str) -> str:
-    """The prompt as the prompting reference asks it.
-
-    A chat model is asked in words: the instruction follows the prompt. A base model only continues
-    text, so it is asked with a cue it continues from: an instruction holding ``{prompt}`` is a
-    template (a French preamble or a few French lines, then the prompt).
-    """
-    if "{prompt}" in instruction:
-        return instruction.replace("{prompt}", prompt)
-    return f"{prompt}\n\n{instruction}"
 
 
 async def _prompted(state: TaskState, generate: Generate, cache: bool) -> TaskState:

@@ -36,6 +36,14 @@ def get_method(name: str) -> Method:
         raise ValueError(f"unknown steering method {name!r}: known methods are {sorted(METHODS)}") from None
 
 
+IDENTITY_AT_ZERO = frozenset({"add", "add_renorm"})
+"""Methods that leave h bit for bit as it was at alpha 0 (x / x is exactly 1): their alpha-0 replies are one."""
+
+
+def identity_at_zero(name: str) -> bool:
+    return name in IDENTITY_AT_ZERO
+
+
 def _norm(x: Tensor) -> Tensor:
     # float32 norms: bfloat16 norms of 2304-d vectors lose the 1e-5 precision we promise
     return x.float().norm(dim=-1, keepdim=True)

@@ -16,6 +16,7 @@ from inspect_ai.solver import generate
 from evals.curves import PROMPTING, CurvesError, load_table, main, write_outputs
 from evals.french import french
 from evals.stub_grader import length_grade
+from steering.provider.model_api import model_label
 
 ALPHAS = [-40.0, 0.0, 40.0]
 METHODS = ["add", "add_renorm"]
@@ -137,7 +138,7 @@ def test_different_models_are_kept_apart(sweep, tiny_model_dir, tiny_sae_dir, tm
     _sweep(other, tiny_sae_dir, tmp_path / "logs", alphas=[0], methods="add")
     result = write_outputs([log_dir, tmp_path / "logs"], tmp_path / "out")
     assert result["summary"]["model"].nunique() == 2
-    other_rows = result["summary"][result["summary"]["model"] == f"steered/{other}"]
+    other_rows = result["summary"][result["summary"]["model"] == f"steered/{model_label(str(other))}"]
     assert set(other_rows["alpha"]) == {0.0} and set(other_rows["n"].dropna()) == {4}
     # per model 7 scorers + overview, and one leaderboard
     assert len({p.path for p in result["plots"]}) == len(result["plots"]) == 2 * (7 + 1) + 1

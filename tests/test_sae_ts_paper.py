@@ -10,6 +10,7 @@ from inspect_ai.model import get_model
 from inspect_ai.scorer import SampleScore, Score
 
 from evals.sae_ts_paper import max_product, paper_grader_config, paper_messages, sae_ts_paper
+from steering.provider.model_api import model_label
 
 
 def authors_messages(completion: str, criterion: str, prompt: str) -> tuple[str, str]:
@@ -99,7 +100,7 @@ def test_the_preset_runs_offline_with_raw_prompts_per_sample_seeds_and_both_grad
         task, model_roles={"grader": "stubgrader/length"}, log_dir=str(tmp_path / "logs"), display="none"
     )
     assert log.status == "success", log.error
-    assert log.eval.model == "steered/" + str(tiny_model_dir) and len(log.samples) == 32
+    assert log.eval.model == "steered/" + model_label(str(tiny_model_dir)) and len(log.samples) == 32
     seeds = {}
     for sample in log.samples:
         steered, *graders = [e for e in sample.events if e.event == "model"]

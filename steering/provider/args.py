@@ -48,6 +48,11 @@ class ProviderArgs:
     """Static KV cache and ``torch.compile``d decoder layers: the same tokens, fewer launches per step."""
     chat_template: bool = True
     """Format prompts with the tokenizer's chat template; false: BOS + the raw prompt, as SAE-TS ran base models."""
+    instruction: str | None = None
+    """The prompting reference for any task: every request's first user turn gets this instruction, appended
+    (a chat model asked in words) or as a ``{prompt}`` template (a cue a base model continues)."""
+    share: bool = True
+    """Identical requests in flight (or just done) share one generation; false: each generates (benchmarks)."""
     alpha: float | None = None
     """Model-level steering: every request without a per-sample spec is steered by these arguments, so any
     Inspect task runs steered unchanged. None: unsteered (a per-sample spec from our solver always wins)."""
@@ -99,9 +104,12 @@ class ProviderArgs:
             raise ValueError(f"attn must name an attention implementation (eager, sdpa, ...), got {args.attn!r}")
         if args.dtype not in (None, "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype {args.dtype!r} is not one of float32, bfloat16, float16")
-        for name in ("fluency_proxy", "compile", "chat_template", "normalize"):
+        for name in ("fluency_proxy", "compile", "chat_template", "normalize", "share"):
             if not isinstance(getattr(args, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(args, name)!r}")
+        text = args.instruction
+        if text is not None and (not isinstance(text, str) or not text.strip()):
+            raise ValueError(f"instruction must be non-empty text (words, or a {{prompt}} template), got {text!r}")
         for name in ("sae_release", "sae_id", "contrast"):
             if not isinstance(getattr(args, name), str) or not getattr(args, name):
                 raise ValueError(f"{name} must be a non-empty string, got {getattr(args, name)!r}")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import logging
 import threading
 import time
 import weakref
 from collections.abc import Hashable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from inspect_ai.model import (
@@ -25,7 +26,9 @@ from steering.directions import SaeRef
 from steering.generation import Generation, GenerationParams, Request, generate_in_batches
 from steering.hooks import RowSteering
 from steering.layers import check_layer
+from steering.prompting import instructed
 from steering.provider.args import ProviderArgs, check_layer_before_loading
+from steering.provider.sharing import RequestSharing, share_key
 from steering.sampling import prompt_seed
 from steering.sizing import CPU_BATCH_SIZE, MAX_BATCH_SIZE, choose_batch_size
 from steering.spec import SteeringSpec, spec_from_extra_body
@@ -46,6 +49,25 @@ def model_lock(model: Any) -> threading.Lock:
     so one provider's steering hooks never fire inside another's generation."""
     with _MODEL_LOCKS_LOCK:
         return _MODEL_LOCKS.setdefault(model, threading.Lock())
+
+
+def model_label(name: str) -> str:
+    """The model's name in logs and Inspect's cache, the same however a local folder is spelled.
+
+    Inspect turns caching off for a name with ``.``/``..`` segments or an absolute path (its cache folder
+    would be outside the cache), which would void "a retry regenerates nothing". A local folder inside the
+    working directory is named by its normalised relative path, one elsewhere by its name and a hash of
+    its resolved path; a hub id is left as it is.
+    """
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        return name
+    resolved = path.resolve()
+    try:
+        relative = resolved.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        relative = "."
+    return relative if relative != "." else f"{resolved.name}-{hashlib.sha256(str(resolved).encode()).hexdigest()[:8]}"
 
 
 @dataclass
@@ -77,7 +99,8 @@ class SteeredModelAPI(ModelAPI):
         config: GenerateConfig = DEFAULT_CONFIG,
         **model_args: Any,
     ) -> None:
-        super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
+        self._path = model_name
+        super().__init__(model_name=model_label(model_name), base_url=base_url, api_key=api_key, config=config)
         self.args = ProviderArgs.parse(model_args)
         check_layer_before_loading(self.args.layer, self.args.model_path or model_name)
         from steering.models import default_device
@@ -88,8 +111,9 @@ class SteeredModelAPI(ModelAPI):
         self._collect_size = self.args.batch_size or automatic
         self._worker = BatchWorker(self._run, self._collect_size, self.args.batch_wait)
         self._loaded: tuple[Any, Any, Any] | None = None
+        self.sharing = RequestSharing()
         # every run-constant setting, defaults and device resolved: logged with each model call
-        self._resolved_args: dict[str, Any] = asdict(self.args)
+        self._resolved_args: dict[str, Any] = {**asdict(self.args), "path": self._path}
 
     # --- loading (worker thread only) ---
 
@@ -101,9 +125,10 @@ class SteeredModelAPI(ModelAPI):
 
             device = self.args.device or default_device()
             dtype = self.args.dtype or default_dtype(device)
-            model, tokenizer = load_model(self.args.model_path or self.model_name, device, dtype, self.args.attn)
+            model, tokenizer = load_model(self.args.model_path or self._path, device, dtype, self.args.attn)
             self._resolved_args = {
                 **asdict(self.args),
+                "path": self._path,
                 "device": device,
                 "dtype": dtype,
                 "attn": model.config._attn_implementation,
@@ -122,7 +147,7 @@ class SteeredModelAPI(ModelAPI):
                 sae,
                 self.args.contrast,
                 sae_ts=self.args.sae_ts,
-                model_name=self.args.model_path or self.model_name,
+                model_name=self.args.model_path or self._path,
             )
             self._loaded = (model, tokenizer, source)
         return self._loaded
@@ -194,7 +219,7 @@ class SteeredModelAPI(ModelAPI):
             raise ValueError("steered models do not support tool calling")
         # a per-sample spec (our solver's) wins over the model-level one (-M alpha=...), which any task gets
         spec = spec_from_extra_body(config.extra_body) or self.args.steering
-        messages = [{"role": m.role, "content": m.text} for m in input]
+        messages = instructed([{"role": m.role, "content": m.text} for m in input], self.args.instruction)
         params = GenerationParams(
             max_new_tokens=config.max_tokens or DEFAULT_MAX_TOKENS,
             temperature=config.temperature,
@@ -211,19 +236,22 @@ class SteeredModelAPI(ModelAPI):
         }
         # the prompt's length in characters groups similar prompts into one batch (less padding)
         size = sum(len(m["content"]) for m in messages)
-        future = self._worker.submit(_Pending(messages, spec, seed), key=params, size=size)
+        key = share_key(messages, spec, params, seed) if self.args.share else None
         SteeredModelAPI.in_flight += 1
         SteeredModelAPI.peak_in_flight = max(SteeredModelAPI.peak_in_flight, SteeredModelAPI.in_flight)
         try:
-            # cancelling this call (a time limit) cancels the future; the worker then skips or drops it
-            output, elapsed, batch_rows, batch_size = await asyncio.wrap_future(future)
+            # an identical request joins the one queued, generating or just done; cancelling the last
+            # caller of a queued one skips it, and a late result is kept for a retry (steering.provider.sharing)
+            (output, elapsed, batch_rows, batch_size), shared = await self.sharing.result(
+                key, lambda: self._worker.submit(_Pending(messages, spec, seed), key=params, size=size)
+            )
         finally:
             SteeredModelAPI.in_flight -= 1
         request["provider"] = self._resolved_args
-        response = {**self._response(output), "batch_rows": batch_rows, "batch_size": batch_size}
-        return self._model_output(output, params, spec, elapsed), ModelCall.create(
-            request=request, response=response, time=elapsed
-        )
+        response = {**self._response(output), "batch_rows": batch_rows, "batch_size": batch_size, "shared": shared}
+        result = self._model_output(output, params, spec, elapsed)
+        result.metadata = {**(result.metadata or {}), "shared": shared}
+        return result, ModelCall.create(request=request, response=response, time=elapsed)
 
     def _model_output(
         self, output: Generation, params: GenerationParams, spec: SteeringSpec | None, elapsed: float

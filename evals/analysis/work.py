@@ -1,0 +1,67 @@
+"""How much work a run did: steered generations and grader requests, each split into new, shared and cached.
+
+Read from the log's model events, so it is the run's own record: a steered call whose response says
+``shared`` joined an identical generation (steering.provider.sharing), a judge score whose metadata
+says ``shared`` waited for an identical grader request (evals.scorers), and a cache read cost nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from inspect_ai.log import EvalLog
+
+
+@dataclass(frozen=True)
+class WorkCounts:
+    generations: int
+    """Steered replies actually generated."""
+    generations_shared: int
+    generations_cached: int
+    grader_requests: int
+    """Requests actually sent to a grader."""
+    grader_shared: int
+    grader_cached: int
+    failed_attempts: int = 0
+    """Calls that ended in an error and were retried or failed their sample (a timeout, a 429, a 500)."""
+
+    def line(self) -> str:
+        return (
+            f"steered generations {self.generations} (+{self.generations_shared} shared, "
+            f"{self.generations_cached} from cache); grader requests {self.grader_requests} "
+            f"(+{self.grader_shared} shared, {self.grader_cached} from cache); "
+            f"{self.failed_attempts} failed attempts"
+        )
+
+
+def work_counts(log: EvalLog) -> WorkCounts:
+    """Count a log's model calls; the log must hold its samples (read_eval_log without header_only)."""
+    steered, grader = Counter(), Counter()
+    failed = 0
+    for sample in log.samples or []:
+        for event in sample.events:
+            if event.event != "model":
+                continue
+            counts = steered if event.model.startswith("steered/") else grader
+            response = event.call.response if event.call is not None else None
+            if event.error is not None:
+                failed += 1
+            elif event.cache == "read":
+                counts["cached"] += 1
+            elif isinstance(response, dict) and response.get("shared"):
+                counts["shared"] += 1
+            else:
+                counts["new"] += 1
+        for score in (sample.scores or {}).values():
+            if (score.metadata or {}).get("shared"):
+                grader["shared"] += 1
+    return WorkCounts(
+        generations=steered["new"],
+        generations_shared=steered["shared"],
+        generations_cached=steered["cached"],
+        grader_requests=grader["new"],
+        grader_shared=grader["shared"],
+        grader_cached=grader["cached"],
+        failed_attempts=failed,
+    )

@@ -1,0 +1,143 @@
+"""One generation per distinct request (steering.provider.sharing) and one grader request per distinct judge
+call in flight (evals.scorers), with the replies exactly those of requests made alone."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from inspect_ai import eval as inspect_eval
+from inspect_ai.log import read_eval_log
+from inspect_ai.model import ChatMessageUser, GenerateConfig, get_model
+
+from evals.analysis.work import work_counts
+from evals.french import french
+from steering.provider.model_api import SteeredModelAPI, model_label
+
+FEATURE = 5
+
+
+def _provider(model_dir, sae_dir, **args) -> SteeredModelAPI:
+    return SteeredModelAPI(str(model_dir), sae=str(sae_dir), **{"layer": 2, **args})
+
+
+async def _call(api: SteeredModelAPI, prompt: str, alpha: float, method: str = "add", **config):
+    steering = {"alpha": alpha, "method": method, "feature": FEATURE, "vector": "sae"}
+    output, call = await api.generate(
+        [ChatMessageUser(content=prompt)], tools=[], tool_choice="none",
+        config=GenerateConfig(**{"max_tokens": 10, "extra_body": {"steering": steering}, **config}),
+    )  # fmt: skip
+    return output.completion, call.response["shared"]
+
+
+def test_identical_requests_in_flight_share_one_generation_with_the_same_reply(tiny_model_dir, tiny_sae_dir):
+    api = _provider(tiny_model_dir, tiny_sae_dir)
+    alone = _provider(tiny_model_dir, tiny_sae_dir, share=False)
+
+    async def scenario():
+        before = SteeredModelAPI.generated_total
+        together = await asyncio.gather(
+            _call(api, "Tell me about the sea.", 0.0, "add"),
+            _call(api, "Tell me about the sea.", 0.0, "add_renorm"),  # the identity at alpha 0 too
+            _call(api, "Tell me about the sea.", 30.0, "add"),
+            _call(api, "Tell me about the sea.", 30.0, "add"),  # the same spec twice
+        )
+        generated = SteeredModelAPI.generated_total - before
+        reference = [
+            await _call(alone, "Tell me about the sea.", 0.0, "add_renorm"),
+            await _call(alone, "Tell me about the sea.", 30.0, "add"),
+        ]
+        return together, generated, reference
+
+    together, generated, reference = asyncio.run(scenario())
+    assert generated == 2
+    assert [shared for _, shared in together].count(True) == 2
+    assert together[0][0] == together[1][0] == reference[0][0]
+    assert together[2][0] == together[3][0] == reference[1][0]
+    assert together[0][0] != together[2][0]
+
+
+def test_unseeded_sampling_is_never_shared(tiny_model_dir, tiny_sae_dir):
+    api = _provider(tiny_model_dir, tiny_sae_dir)
+
+    async def scenario():
+        before = SteeredModelAPI.generated_total
+        hot = {"temperature": 1.0}
+        replies = await asyncio.gather(*[_call(api, "Say something.", 0.0, **hot) for _ in range(3)])
+        return replies, SteeredModelAPI.generated_total - before
+
+    replies, generated = asyncio.run(scenario())
+    assert generated == 3 and not any(shared for _, shared in replies)
+
+
+def test_cancelling_one_caller_leaves_the_other_its_reply(tiny_model_dir, tiny_sae_dir):
+    api = _provider(tiny_model_dir, tiny_sae_dir, batch_wait=0.3)
+
+    async def scenario():
+        first = asyncio.ensure_future(_call(api, "A shared prompt.", 20.0, max_tokens=40))
+        second = asyncio.ensure_future(_call(api, "A shared prompt.", 20.0, max_tokens=40))
+        await asyncio.sleep(0.05)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        return await asyncio.wait_for(second, timeout=60)
+
+    text, shared = asyncio.run(scenario())
+    assert text and shared is False  # the only caller that received it
+
+
+def test_a_retry_takes_what_its_cancelled_attempt_generated(tiny_model_dir, tiny_sae_dir):
+    """--attempt-timeout cancels a call mid-generation; the retry must not generate the reply again."""
+    api = _provider(tiny_model_dir, tiny_sae_dir, batch_wait=0)
+
+    async def scenario():
+        await _call(api, "warm up", 0.0)  # weights loaded, so the cancel lands mid-generation
+        before = SteeredModelAPI.generated_total
+        attempt = asyncio.ensure_future(_call(api, "A long reply, please.", 10.0, max_tokens=300))
+        await asyncio.sleep(0.3)
+        attempt.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await attempt
+        retry = await asyncio.wait_for(_call(api, "A long reply, please.", 10.0, max_tokens=300), timeout=120)
+        return retry, SteeredModelAPI.generated_total - before
+
+    (text, shared), generated = asyncio.run(scenario())
+    assert generated == 1 and text and shared is False
+
+
+def test_identical_judge_requests_in_flight_are_sent_once(tiny_model_dir, tiny_sae_dir, tmp_path, monkeypatch):
+    """The same reply under two methods at alpha 0 asks the grader the same question at the same moment."""
+    monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path / "cache"))
+    grader = get_model("stubgrader/length", latency=0.3, jitter=0.0)
+    (log,) = inspect_eval(
+        french(alphas=[0], n_prompts=3, feature=FEATURE, max_tokens=8, prompting=False),
+        model=f"steered/{tiny_model_dir}", model_args={"sae": str(tiny_sae_dir), "layer": 2},
+        model_roles={"grader": grader}, log_dir=str(tmp_path / "logs"), display="none",
+    )  # fmt: skip
+    counts = work_counts(read_eval_log(log.location))
+    assert log.status == "success"
+    assert (counts.generations, counts.generations_shared) == (3, 3)
+    # 6 samples x 2 judges = 12 calls for 3 distinct replies: 6 distinct questions, + the preflight
+    assert counts.grader_requests + counts.grader_cached == 6 + 1 and counts.grader_shared == 6 - counts.grader_cached
+
+
+def test_a_model_path_is_named_the_same_however_it_is_spelled(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dotted = f"{tiny_model_dir.parent}/../{tiny_model_dir.parent.name}/./{tiny_model_dir.name}"
+    assert model_label(dotted) == model_label(str(tiny_model_dir)) == model_label(f"{tiny_model_dir}/")
+    assert ".." not in model_label(dotted) and not model_label(dotted).startswith("/")
+    assert model_label("google/gemma-2-2b-it") == "google/gemma-2-2b-it"
+    (tmp_path / "models" / "m").mkdir(parents=True)
+    assert model_label("./models/../models/m") == "models/m"
+
+
+def test_a_dotted_model_path_still_caches(tiny_model_dir, tiny_sae_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path / "cache"))
+    dotted = f"{tiny_model_dir.parent}/../{tiny_model_dir.parent.name}/{tiny_model_dir.name}"
+    (log,) = inspect_eval(
+        french(alphas=[0], methods="add", n_prompts=1, feature=FEATURE, max_tokens=4, judge=False, prompting=False),
+        model=f"steered/{dotted}", model_args={"sae": str(tiny_sae_dir), "layer": 2},
+        log_dir=str(tmp_path / "logs"), display="none",
+    )  # fmt: skip
+    events = [e for s in log.samples for e in s.events if e.event == "model"]
+    assert log.status == "success" and events and all(e.cache == "write" for e in events)
