@@ -37,9 +37,8 @@ class Setting:
     instruction: str | None = None
 
     def model_args(self) -> dict[str, Any]:
-        args: dict[str, Any] = {}
-        if self.alpha is not None:
-            args |= {"alpha": self.alpha, "method": self.method}
+        # unsteered is alpha 0 under add, bit for bit the plain model, so the direction arguments stay valid
+        args: dict[str, Any] = {"alpha": self.alpha or 0.0, "method": self.method or "add"}
         if self.instruction is not None:
             args["instruction"] = self.instruction
         return args
@@ -74,6 +73,8 @@ def run_capability(
     if not str(model).startswith("steered/"):
         raise ValueError(f"the capability sweep steers a steered/ model, got {model!r}")
     models = setting_models(model, model_args, settings(alphas, methods, instruction))
+    # a local model has no rate limit to probe: every sample in flight at once fills the provider's batches
+    eval_set_args.setdefault("adaptive_connections", False)
     return eval_set(task, model=models, log_dir=str(log_dir), **eval_set_args)
 
 

@@ -42,7 +42,15 @@ class DemoSetting:
     instruction: str
     """The prompting reference: appended for a chat model; a ``{prompt}`` template (a cue) for a base model."""
     chat_template: bool
+    capability_instruction: str
+    """The capability task's prompting reference: the same request for French, put where the task's prompt allows."""
 
+
+CAPABILITY_ALPHAS = (0.5, 1.0, 1.5, 2.0)
+"""The demo's alphas at which steering writes French: the capability tax is measured there (and unsteered)."""
+CAPABILITY_QUESTIONS, CAPABILITY_MAX_TOKENS = 40, 8
+"""40 of the 60 questions (the file interleaves its kinds, so any prefix mixes them): the lm head over Gemma 3's
+262k-token vocabulary makes each answer cost, and the demo stays within 8 minutes on 2 cores."""
 
 FRENCH_CUE = (
     "English: The cat is sleeping on the sofa.\nFrançais : Le chat dort sur le canapé.\n\n"
@@ -61,6 +69,8 @@ DEMOS = {
         prompts="openers.jsonl",
         instruction=FRENCH_CUE,
         chat_template=False,
+        # a French preamble before the few-shot questions (the translation cue would turn them into text to translate)
+        capability_instruction="Les réponses suivantes sont écrites en français.\n\n{prompt}",
     ),
     # tuned over layers 10/12/15/20, greedy and sampled (benchmarks/results/demo_tuning.jsonl)
     "smollm2": DemoSetting(
@@ -70,6 +80,7 @@ DEMOS = {
         prompts="instructions.jsonl",
         instruction=instructions()["french"],
         chat_template=True,
+        capability_instruction=instructions()["french"],
     ),
 }
 DEMO_TEMPERATURE = 0.7
@@ -125,18 +136,55 @@ def french_demo(
 
 
 def run(
-    out: Path, demo: str = "gemma3", grader: str | None = None, display: str | None = None, **task_args: object
+    out: Path,
+    demo: str = "gemma3",
+    grader: str | None = None,
+    display: str | None = None,
+    capability: bool = True,
+    **task_args: object,
 ) -> dict:
-    """Run (or resume) the sweep into out/logs and write the curves to out/curves."""
+    """Run (or resume) the sweep into out/logs, its capability tax into out/capability, and write out/curves."""
     setting = demo_setting(demo)
-    return run_and_plot(
+    model_args = {"layer": setting.layer, "batch_size": 16, "chat_template": setting.chat_template}
+    result = run_and_plot(
         french_demo(demo=demo, judge=grader is not None, **task_args),
         out,
         model=f"steered/{setting.model}",
-        model_args={"layer": setting.layer, "batch_size": 16, "chat_template": setting.chat_template},
+        model_args=model_args,
         model_roles={"grader": grader} if grader else None,
         display=display,
     )
+    if capability:
+        result["capability"] = run_capability_tax(setting, out, model_args, result, display)
+    return result
+
+
+def run_capability_tax(setting: DemoSetting, out: Path, model_args: dict, sweep: dict, display: str | None) -> dict:
+    """The facts task at the demo's French-writing alphas, both methods, unsteered and prompted; the leaderboard
+    gains the capability retained at its chosen alpha."""
+    from evals.analysis.capability import with_capability, write_capability
+    from evals.capability import run_capability
+    from evals.facts import facts
+
+    logs = out / "capability" / "logs"
+    success, results = run_capability(
+        facts(n=CAPABILITY_QUESTIONS, max_tokens=CAPABILITY_MAX_TOKENS),
+        f"steered/{setting.model}",
+        # one batch per setting: a decode step reads the whole lm head whatever the rows, so rows are nearly free
+        {**model_args, "batch_size": 64, "vector": "diff_of_means", "fluency_proxy": False},
+        [alpha for alpha in setting.alphas if alpha in CAPABILITY_ALPHAS],
+        ["add", "add_renorm"],
+        logs,
+        instruction=setting.capability_instruction,
+        display=display,
+    )
+    if not success:
+        failed = [f"{log.location} ({log.status})" for log in results if log.status != "success"]
+        raise RunFailed(f"the capability sweep did not finish: {'; '.join(failed)}; run the same command again")
+    capability = write_capability([logs], out / "curves", sweep_summary=sweep["summary"])
+    board = with_capability(sweep["leaderboard"], capability["samples"])
+    board.to_csv(out / "curves" / "leaderboard.csv", index=False)
+    return {**capability, "leaderboard": board}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,19 +195,37 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--grader", default=None, help="bind the LLM judges with this grader, e.g. openai/gpt-4o-mini")
     parser.add_argument("--n-prompts", type=int, default=10)
+    parser.add_argument(
+        "--no-capability", action="store_true", help="skip the capability tax (60 factual questions per setting)"
+    )
     args = parser.parse_args(argv)
     out = Path(args.out or ("out/demo" if args.model == "gemma3" else f"out/demo-{args.model}"))
     started = time.monotonic()
     try:
-        result = run(out, demo=args.model, grader=args.grader, n_prompts=args.n_prompts)
+        result = run(
+            out, demo=args.model, grader=args.grader, n_prompts=args.n_prompts, capability=not args.no_capability
+        )
     except RunFailed as error:
         print(f"python -m evals.demo: {error}", file=sys.stderr)
         return 1
     from evals.curves import compact
 
     print(compact(result["summary"], result["best"]))
+    if "capability" in result:
+        print("\n" + capability_reading(result["capability"]))
     print(f"\nwall time {time.monotonic() - started:.0f} s; curves in {out / 'curves'}")
     return 0
+
+
+def capability_reading(capability: dict) -> str:
+    """Accuracy per setting, and the capability retained at each leaderboard pick."""
+    from evals.analysis.reports import markdown
+
+    board = capability["leaderboard"]
+    picks = board[["source", "method", "alpha", "score", "capability_retained", "capability_ci95_low",
+                   "capability_ci95_high"]]  # fmt: skip
+    summary = capability["summary"][["method", "alpha", "n", "mean", "ci95_low", "ci95_high"]]
+    return "\n\n".join([f"capability ({capability['plot'].path.name}):", markdown(summary), markdown(picks)])
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evals.demo import DEMOS, run
+from evals.demo import CAPABILITY_ALPHAS, CAPABILITY_QUESTIONS, DEMOS, run
 
 ALPHAS = DEMOS["gemma3"].alphas
 
@@ -40,7 +40,26 @@ def test_demo_writes_the_curves_and_resumes_instead_of_rerunning(demo):
     assert {p.scorer for p in result["plots"]} == scorers
     assert all(not p.clipped for p in result["plots"]), [(p.path.name, p.clipped) for p in result["plots"]]
     assert all(p.path.stat().st_size > 10_000 for p in result["plots"])
-    logs = sorted((out / "logs").glob("*.eval"))
+    logs = sorted((out / "logs").glob("*.eval")) + sorted((out / "capability" / "logs").glob("*.eval"))
     again = run(out, display="none")  # a finished sweep is found, not recomputed
-    assert sorted((out / "logs").glob("*.eval")) == logs
+    assert sorted((out / "logs").glob("*.eval")) + sorted((out / "capability" / "logs").glob("*.eval")) == logs
     assert len(again["table"]) == len(result["table"]) == len(ALPHAS) * 2 * 10 + 10  # and prompting
+
+
+@pytest.mark.slow
+def test_demo_measures_the_capability_tax_beside_the_curves(demo):
+    out, result = demo
+    capability = result["capability"]
+    summary = capability["summary"]
+    steered_alphas = [a for a in ALPHAS if a in CAPABILITY_ALPHAS]
+    assert len(list((out / "capability" / "logs").glob("*.eval"))) == 2 * len(steered_alphas) + 2
+    unsteered = summary[summary.method == "unsteered"]["mean"].iloc[0]
+    assert unsteered >= 0.5, "the offline model should answer at least half of the questions unsteered"
+    for method in ("add", "add_renorm"):
+        curve = summary[summary.method == method].set_index("alpha")["mean"]
+        assert list(curve.index) == [0.0, *steered_alphas] and curve[0.0] == unsteered
+        assert curve[max(ALPHAS)] < unsteered, f"{method}: steering hard cost no capability ({curve.to_dict()})"
+    assert summary[summary.method == "prompting"]["n"].iloc[0] == CAPABILITY_QUESTIONS
+    board = capability["leaderboard"]
+    assert board["capability_retained"].notna().all() and (out / "curves" / "leaderboard.csv").exists()
+    assert not capability["plot"].clipped and capability["plot"].path.stat().st_size > 10_000

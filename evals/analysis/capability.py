@@ -119,9 +119,13 @@ def with_capability(board: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_capability(
-    paths: Sequence[str | Path], out: str | Path, sweep: Sequence[str | Path] | None = None
+    paths: Sequence[str | Path],
+    out: str | Path,
+    sweep: Sequence[str | Path] | None = None,
+    sweep_summary: pd.DataFrame | None = None,
 ) -> dict[str, object]:
-    """capability.csv, capability.md and the accuracy-vs-alpha plot (beside the sweep's curves when given)."""
+    """capability.csv, capability.md and the accuracy-vs-alpha plot, beside a steering sweep's curves when one
+    is given (its log folders, or its summary as ``evals.analysis.stats.summarize`` makes it)."""
     from evals.analysis.plots.capability import plot_capability
     from evals.analysis.reports import markdown
 
@@ -130,7 +134,6 @@ def write_capability(
     samples = capability_samples(paths)
     summary = capability_summary(samples)
     summary.to_csv(out / "capability.csv", index=False)
-    sweep_summary = None
     if sweep:
         from evals.analysis.stats import summarize
         from evals.analysis.table import load_table

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from steering.directions import SaeRef, check_sae_fits, load_sae
-from steering.sae_ts.approximator import Fit, fit_approximator
+from steering.sae_ts.approximator import FITS, Fit, fit_approximator
 from steering.sae_ts.config import (
     PROMPT_SETS,
     SAMPLING,
@@ -16,6 +16,7 @@ from steering.sae_ts.config import (
     MeasureConfig,
     approximator_path,
     check_candidates,
+    corpus_chunks_for,
     target_loss_for,
 )
 from steering.sae_ts.measure import EffectMeter, candidate_directions, measure_effects
@@ -30,6 +31,8 @@ def fit(
     device: str | None = None,
     dtype: str | None = None,
     out: Path | None = None,
+    method: str = "adam",
+    ridge: float = 1.0,
 ) -> Fit:
     """Measure, fit and save; measured effects are checkpointed beside ``out`` so a stopped run resumes."""
     from steering.models import default_device, default_dtype, load_model
@@ -50,7 +53,7 @@ def fit(
     meter = EffectMeter(model, tokenizer, sae, config)
     effects, scales = measure_effects(meter, directions, out.with_suffix(".effects.safetensors"))
     meta = {"model": model_name, "sae": sae_ref.name, "layer": str(config.layer), "config": json.dumps(config.__dict__)}
-    result = fit_approximator(directions, effects, meta)
+    result = fit_approximator(directions, effects, meta, fit=method, ridge=ridge)
     result.approximator.save(out)
     return result
 
@@ -72,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         "--target-loss", type=float, default=None, help="reference rule (nats; default: 4.0 for 2b, 3.5 for 9b)"
     )
     fit_cmd.add_argument("--corpus", default=None, help="text file for the reference rule (default: a small one)")
+    fit_cmd.add_argument(
+        "--corpus-chunks", type=int, default=None, help="loss chunks (default: the authors', 128 for 2b, 32 for 9b)"
+    )
+    fit_cmd.add_argument("--loss-chunks", choices=["bos", "plain"], default="bos", help="BOS + 31 tokens (theirs)")
+    fit_cmd.add_argument("--fit", choices=list(FITS), default="adam", help="adam (theirs) or ridge")
+    fit_cmd.add_argument("--ridge", type=float, default=1.0, help="the ridge fit's lambda")
     fit_cmd.add_argument("--prompt-set", choices=list(PROMPT_SETS), default=MeasureConfig.prompt_set)
     fit_cmd.add_argument("--samples-per-prompt", type=int, default=MeasureConfig.samples_per_prompt)
     fit_cmd.add_argument("--baseline-samples-per-prompt", type=int, default=MeasureConfig.baseline_samples_per_prompt)
@@ -99,12 +108,15 @@ def main(argv: list[str] | None = None) -> int:
         scale_rule=args.scale_rule,
         target_loss=args.target_loss if args.target_loss is not None else target_loss_for(args.model),
         corpus=args.corpus,
+        corpus_chunks=args.corpus_chunks or corpus_chunks_for(args.model),
+        loss_chunks=args.loss_chunks,
         prompt_set=args.prompt_set,
         samples_per_prompt=args.samples_per_prompt,
         baseline_samples_per_prompt=args.baseline_samples_per_prompt,
         batch_size=args.batch_size,
     )
-    result = fit(args.model, sae_ref, config, args.device, args.dtype, Path(args.out) if args.out else None)
+    out = Path(args.out) if args.out else None
+    result = fit(args.model, sae_ref, config, args.device, args.dtype, out, method=args.fit, ridge=args.ridge)
     print(
         f"held-out R^2 {result.r2_heldout:.3f} (predicting the mean: {result.r2_mean_only:.3f}); "
         f"held-out MSE {result.mse_heldout:.4g}"

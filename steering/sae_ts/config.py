@@ -46,6 +46,8 @@ SEQUENCE_TOKENS = 32
 """The authors' measured sequences are 32 tokens in all: BOS, the prompt, then the continuation."""
 
 TARGET_LOSS = {"gemma-2-9b": 3.5, "gemma-2-2b": 4.0}
+CORPUS_CHUNKS = {"gemma-2-9b": 8 * 4, "gemma-2-2b": 2 * 64}
+"""The authors' loss chunks per model (batches x batch size); other models get gemma-2-2b's 128."""
 """The authors' absolute target loss (nats/token on their corpus) by model; other models get gemma-2-2b's."""
 
 CORPUS_FILE = PROMPTS_DIR / "sae_ts" / "corpus.txt"
@@ -76,6 +78,9 @@ class MeasureConfig:
     corpus: str | None = None
     """Text file cut into 32-token chunks for the reference rule (default prompts/sae_ts/corpus.txt)."""
     corpus_chunks: int = 128
+    """Loss chunks for the reference rule: the authors' 128 for gemma-2-2b, 32 for 9b (``corpus_chunks_for``)."""
+    loss_chunks: str = "bos"
+    """How the loss chunks are cut: a key of ``steering.sae_ts.scale.LOSS_CHUNKS`` (the authors': "bos")."""
     prompt_set: str = "reference"
     """A key of ``PROMPT_SETS`` (prompts/sae_ts/measurement.json)."""
     samples_per_prompt: int = 64
@@ -96,8 +101,15 @@ class MeasureConfig:
             raise ValueError(f"unknown sampling {self.sampling!r}: use one of {list(SAMPLING)}")
         if self.scale_rule not in SCALE_RULES:
             raise ValueError(f"unknown scale rule {self.scale_rule!r}: use one of {list(SCALE_RULES)}")
+        if self.loss_chunks not in ("bos", "plain"):
+            raise ValueError(f"unknown loss chunks {self.loss_chunks!r}: use bos (the authors') or plain")
         if self.corpus is not None and not Path(self.corpus).is_file():
             raise ValueError(f"corpus {self.corpus!r} does not exist (a text file for the reference scale rule)")
+
+
+def corpus_chunks_for(model_name: str) -> int:
+    """The authors' number of loss chunks for a model (gemma-2-2b's 128 where they gave none)."""
+    return next((n for key, n in CORPUS_CHUNKS.items() if key in model_name.lower()), CORPUS_CHUNKS["gemma-2-2b"])
 
 
 def target_loss_for(model_name: str) -> float:

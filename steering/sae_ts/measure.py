@@ -118,7 +118,7 @@ class EffectMeter:
         self.baseline = self._activations(None, config.baseline_samples_per_prompt)
         self.max_scale = 4 * self._mean_token_norm()
         if config.scale_rule == "reference":
-            chunks = corpus_chunks(tokenizer, config.corpus, config.corpus_chunks)
+            chunks = corpus_chunks(tokenizer, config.corpus, config.corpus_chunks, kind=config.loss_chunks)
             self.corpus = {k: v.to(model.device) for k, v in chunks.items()}
 
     def _mean_token_norm(self) -> float:

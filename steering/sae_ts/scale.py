@@ -53,12 +53,24 @@ def grid_scale(loss_at: Any, grid: tuple[float, ...], target: float) -> float:
     return x1 + (target - y1) * (x2 - x1) / (y2 - y1)
 
 
-def corpus_chunks(tokenizer: Any, path: str | Path | None, n_chunks: int, length: int = 32) -> dict[str, Tensor]:
-    """Consecutive ``length``-token chunks of a text file (no padding), at most ``n_chunks``."""
+LOSS_CHUNKS = ("bos", "plain")
+"""``bos``: the authors' rows (transformer_lens ``tokenize_and_concatenate``): BOS, then 31 consecutive tokens;
+``plain``: this project's first rows, 32 consecutive tokens and no BOS (the loss sits at another level)."""
+
+
+def corpus_chunks(
+    tokenizer: Any, path: str | Path | None, n_chunks: int, length: int = 32, kind: str = "bos"
+) -> dict[str, Tensor]:
+    """``length``-token rows of a text file (no padding), at most ``n_chunks``, built as ``kind`` says."""
+    if kind not in LOSS_CHUNKS:
+        raise ValueError(f"unknown loss chunks {kind!r}: use one of {list(LOSS_CHUNKS)}")
     ids = tokenizer(Path(path or CORPUS_FILE).read_text(), add_special_tokens=False)["input_ids"]
-    chunks = [ids[i : i + length] for i in range(0, len(ids) - length + 1, length)][:n_chunks]
+    step = length - 1 if kind == "bos" else length
+    chunks = [ids[i : i + step] for i in range(0, len(ids) - step + 1, step)][:n_chunks]
     if not chunks:
         raise ValueError(f"the corpus {path or CORPUS_FILE} is shorter than one {length}-token chunk")
+    if kind == "bos":
+        chunks = [[tokenizer.bos_token_id, *chunk] for chunk in chunks]
     input_ids = torch.tensor(chunks)
     return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
 

@@ -36,13 +36,15 @@ def plot_capability(summary: pd.DataFrame, out: Path, sweep: pd.DataFrame | None
     methods = sorted(set(curves["method"]))
     palette = dict(zip(methods, plt.get_cmap("tab10").colors))
     panels = [*_sweep_panels(sweep, model), (f"{task}: {metric}", summary)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.9), dpi=100, squeeze=False)
+    # one alpha axis for all: what steering buys and what it costs read at the same alpha
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.9), dpi=100, squeeze=False, sharex=True)
     points: dict[str, list[tuple[float, float]]] = {}
     for ax, (title, frame) in zip(axes.flat, panels):
         lines = frame[frame["method"].isin(methods)]
         draw(ax, lines, palette, False, frame[frame["method"] == PROMPTING])
         ax.set_title(wrap(title, 40), fontsize=10)
         ax.set_xlabel("alpha", fontsize=9)
+        ax.set_ylabel("mean (accuracy)" if frame is summary else "mean", fontsize=8)
         ax.tick_params(labelsize=8)
     for method, line in curves.groupby("method"):
         points[method] = list(zip(line["alpha"], line["mean"]))
