@@ -58,7 +58,7 @@ def test_demo_measures_the_capability_tax_beside_the_curves(demo):
     for method in ("add", "add_renorm"):
         curve = summary[summary.method == method].set_index("alpha")["mean"]
         assert list(curve.index) == [0.0, *steered_alphas] and curve[0.0] == unsteered
-        assert curve[max(ALPHAS)] < unsteered, f"{method}: steering hard cost no capability ({curve.to_dict()})"
+        assert curve[max(steered_alphas)] < unsteered, f"{method}: steering hard cost no capability ({curve.to_dict()})"
     assert summary[summary.method == "prompting"]["n"].iloc[0] == CAPABILITY_QUESTIONS
     board = capability["leaderboard"]
     assert board["capability_retained"].notna().all() and (out / "curves" / "leaderboard.csv").exists()

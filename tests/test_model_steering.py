@@ -89,3 +89,19 @@ def test_bad_model_level_steering_fails_before_any_weights_load(tiny_model_dir, 
     monkeypatch.setattr(steering.models, "load_model", lambda *a, **k: pytest.fail("weights loaded"))
     with pytest.raises(ValueError, match=message):
         SteeredModelAPI(str(tiny_model_dir), layer=2, **args)
+
+
+def test_cached_replies_of_one_setting_never_answer_another(tiny_model_dir, tiny_sae_dir, tmp_path, monkeypatch):
+    """Inspect's cache key has no model args: the provider's base URL names the ones that change a reply."""
+    monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path / "cache"))
+    cached = Task(
+        dataset=[Sample(input=q, id=f"q{i}") for i, q in enumerate(QUESTIONS)],
+        solver=generate(cache=True),
+        config=GenerateConfig(temperature=0.0, max_tokens=10),
+    )
+    plain = _run(cached, tiny_model_dir, tiny_sae_dir, tmp_path, "plain", alpha=0, feature=5)
+    hard = _run(cached, tiny_model_dir, tiny_sae_dir, tmp_path, "hard", alpha=60, feature=5)
+    again = _run(cached, tiny_model_dir, tiny_sae_dir, tmp_path, "again", alpha=60, feature=5, batch_size=2)
+    assert all(_replies(hard)[k] != v for k, v in _replies(plain).items())
+    events = [e for s in again.samples for e in s.events if e.event == "model"]
+    assert _replies(again) == _replies(hard) and all(e.cache == "read" for e in events)  # batching is not output

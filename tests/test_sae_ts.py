@@ -489,6 +489,8 @@ def test_the_authors_adam_fit_recovers_a_linear_map_from_as_many_candidates_as_t
 
 
 def test_loss_chunks_are_bos_then_31_tokens_as_tokenize_and_concatenate_cuts_them(tiny):
+    import copy
+
     from datasets import Dataset
     from transformer_lens.utils import tokenize_and_concatenate
 
@@ -497,10 +499,10 @@ def test_loss_chunks_are_bos_then_31_tokens_as_tokenize_and_concatenate_cuts_the
 
     _, tokenizer = tiny
     ours = corpus_chunks(tokenizer, None, 1000)["input_ids"]
-    theirs = tokenize_and_concatenate(
-        Dataset.from_dict({"text": [CORPUS_FILE.read_text()]}), tokenizer, max_length=32, num_proc=None
+    theirs = tokenize_and_concatenate(  # on a copy: it adds a pad token to a tokenizer that has none
+        Dataset.from_dict({"text": [CORPUS_FILE.read_text()]}), copy.deepcopy(tokenizer), max_length=32, num_proc=None
     )["tokens"]
     assert (ours[:, 0] == tokenizer.bos_token_id).all() and ours.shape[1] == 32
-    assert torch.equal(ours, torch.as_tensor(theirs))
+    assert torch.equal(ours, torch.stack(list(theirs)))
     plain = corpus_chunks(tokenizer, None, 1000, kind="plain")["input_ids"]
     assert plain.shape[1] == 32 and not (plain[:, 0] == tokenizer.bos_token_id).all()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,12 @@ class ProviderArgs:
     """An SAE feature id, or weighted targets ``8392:0.5,15769:0.5``, for model-level steering."""
     vector: str = "sae"
     normalize: bool = False
+
+    def output_key(self) -> str:
+        """A short hash of every argument that can change a reply (not batching, waiting or sharing)."""
+        operational = {"batch_size", "batch_wait", "share"}
+        settings = {k: v for k, v in asdict(self).items() if k not in operational}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     @cached_property
     def steering(self) -> SteeringSpec | None:

@@ -100,8 +100,12 @@ class SteeredModelAPI(ModelAPI):
         **model_args: Any,
     ) -> None:
         self._path = model_name
+        args = ProviderArgs.parse(model_args)
+        # Inspect's cache key has the base URL but not the model args: naming the output-changing -M arguments
+        # here keeps a task's cached replies at one alpha (or instruction, layer, SAE) from answering another
+        base_url = base_url or f"steered:{args.output_key()}"
         super().__init__(model_name=model_label(model_name), base_url=base_url, api_key=api_key, config=config)
-        self.args = ProviderArgs.parse(model_args)
+        self.args = args
         check_layer_before_loading(self.args.layer, self.args.model_path or model_name)
         from steering.models import default_device
 
