@@ -15,7 +15,7 @@ from inspect_ai.model import (
     ResponseSchema,
     get_model,
 )
-from inspect_ai.model._generate_config import active_generate_config
+from inspect_ai.model._generate_config import active_generate_config  # the eval-wide config (not exported)
 from inspect_ai.scorer import (
     Metric,
     SampleScore,

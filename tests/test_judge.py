@@ -90,3 +90,18 @@ def test_the_judge_schema_stays_within_what_strict_mode_accepts():
     from evals.judge import parse_grade
 
     assert parse_grade('{"reasoning": "x", "score": 11}')[0] is None
+
+
+def test_judge_limits_fill_only_what_the_grader_role_leaves_unset():
+    """Bounded by default, on the judge's own calls (never the steered model's); the role's setting wins."""
+    from inspect_ai.model import GenerateConfig, get_model
+
+    from evals.scorers import JUDGE_LIMITS, judge_config
+
+    bare = judge_config(get_model("stubgrader/length"))
+    assert (bare.attempt_timeout, bare.max_retries, bare.timeout) == (60, 6, 600) == (
+        JUDGE_LIMITS.attempt_timeout, JUDGE_LIMITS.max_retries, JUDGE_LIMITS.timeout,
+    )  # fmt: skip
+    role = judge_config(get_model("stubgrader/length", config=GenerateConfig(attempt_timeout=5, max_retries=2)))
+    assert role.attempt_timeout is None and role.max_retries is None and role.timeout == 600  # Inspect merges 5, 2
+    assert bare.response_schema is not None and bare.temperature == 0.0
