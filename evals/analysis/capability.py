@@ -16,7 +16,8 @@ import pandas as pd
 from inspect_ai.log import list_eval_logs, read_eval_log
 from inspect_ai.scorer import value_to_float
 
-from evals.analysis.schema import BOOTSTRAP, PROMPTING, CurvesError
+from evals.analysis.schema import PROMPTING, CurvesError
+from evals.analysis.stats import mean_interval, ratio_of_means
 
 UNSTEERED = "unsteered"
 KEYS = ["task", "model", "metric", "method", "alpha"]
@@ -57,19 +58,12 @@ def capability_samples(paths: Sequence[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _bootstrap(values: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
-    if len(values) < 2:
-        return np.nan, np.nan
-    means = values[rng.integers(0, len(values), (BOOTSTRAP, len(values)))].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
 def capability_summary(samples: pd.DataFrame) -> pd.DataFrame:
     """Mean and 95% bootstrap interval per setting; the unsteered setting is every steering method's alpha 0."""
     rng = np.random.default_rng(0)
     rows = []
     for keys, cell in samples.groupby(KEYS, dropna=False):
-        low, high = _bootstrap(cell["value"].to_numpy(float), rng)
+        low, high = mean_interval(cell["value"].to_numpy(float), rng)
         rows.append({**dict(zip(KEYS, keys)), "n": len(cell), "mean": cell["value"].mean(), "ci95_low": low,
                      "ci95_high": high})  # fmt: skip
     summary = pd.DataFrame(rows)
@@ -89,19 +83,8 @@ def retained(samples: pd.DataFrame, method: str, alpha: float, seed: int = 0) ->
     else:
         cell = samples[(samples["method"] == method) & (samples["alpha"] == alpha)]
     both = pd.concat([cell.set_index(["sample_id", "epoch"])["value"], base], axis=1, join="inner").to_numpy(float)
-    if not len(both) or both[:, 1].mean() == 0:
-        return {"retained": np.nan, "ci95_low": np.nan, "ci95_high": np.nan, "n": len(both)}
-    rng = np.random.default_rng(seed)
-    draws = both[rng.integers(0, len(both), (BOOTSTRAP, len(both)))]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = draws[..., 0].mean(axis=1) / draws[..., 1].mean(axis=1)
-    ratios = ratios[np.isfinite(ratios)]
-    return {
-        "retained": both[:, 0].mean() / both[:, 1].mean(),
-        "ci95_low": float(np.percentile(ratios, 2.5)),
-        "ci95_high": float(np.percentile(ratios, 97.5)),
-        "n": len(both),
-    }
+    result = ratio_of_means(both.reshape(-1, 2), np.random.default_rng(seed))
+    return {"retained": result.pop("ratio"), **result}
 
 
 def with_capability(board: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:

@@ -193,6 +193,30 @@ def reference_rows(table: pd.DataFrame, keys: dict) -> pd.DataFrame:
     return table[match]
 
 
+def mean_interval(values: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    """Bootstrap 95% interval of a mean over its samples (NaN below two samples)."""
+    if len(values) < 2:
+        return np.nan, np.nan
+    means = values[rng.integers(0, len(values), (BOOTSTRAP, len(values)))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def ratio_of_means(pairs: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+    """mean(pairs[:, 0]) / mean(pairs[:, 1]) over paired rows, with a paired bootstrap 95% interval."""
+    if not len(pairs) or pairs[:, 1].mean() == 0:
+        return {"ratio": np.nan, "ci95_low": np.nan, "ci95_high": np.nan, "n": len(pairs)}
+    draws = pairs[rng.integers(0, len(pairs), (BOOTSTRAP, len(pairs)))]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = draws[..., 0].mean(axis=1) / draws[..., 1].mean(axis=1)
+    ratios = ratios[np.isfinite(ratios)]
+    return {
+        "ratio": pairs[:, 0].mean() / pairs[:, 1].mean(),
+        "ci95_low": float(np.percentile(ratios, 2.5)),
+        "ci95_high": float(np.percentile(ratios, 97.5)),
+        "n": len(pairs),
+    }
+
+
 def _per_prompt(rows: pd.DataFrame, name: str) -> pd.DataFrame:
     behaviour, fluency = parts(rows, name)
     frame = pd.DataFrame(
