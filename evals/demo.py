@@ -24,7 +24,7 @@ from pathlib import Path
 from inspect_ai import Task, task
 
 from evals.judge import criteria, instructions
-from evals.runner import RunFailed, run_and_plot
+from evals.runner import RunFailed, run_and_plot, unfinished
 from evals.scorers import french_share
 from evals.sweep import sweep_task
 from steering import PROMPTS_DIR
@@ -50,7 +50,7 @@ CAPABILITY_ALPHAS = (0.5, 1.0, 1.5, 2.0)
 """The demo's alphas at which steering writes French: the capability tax is measured there (and unsteered)."""
 CAPABILITY_QUESTIONS, CAPABILITY_MAX_TOKENS = 40, 8
 """40 of the 60 questions (the file interleaves its kinds, so any prefix mixes them): the lm head over Gemma 3's
-262k-token vocabulary makes each answer cost, and the demo stays within 8 minutes on 2 cores."""
+262k-token vocabulary makes each answer cost; even so the capability part adds about 2.8 minutes on 2 cores."""
 
 FRENCH_CUE = (
     "English: The cat is sleeping on the sofa.\nFrançais : Le chat dort sur le canapé.\n\n"
@@ -179,8 +179,7 @@ def run_capability_tax(setting: DemoSetting, out: Path, model_args: dict, sweep:
         display=display,
     )
     if not success:
-        failed = [f"{log.location} ({log.status})" for log in results if log.status != "success"]
-        raise RunFailed(f"the capability sweep did not finish: {'; '.join(failed)}; run the same command again")
+        raise RunFailed(f"the capability sweep did not finish: {unfinished(results)}; run the same command again")
     capability = write_capability([logs], out / "curves", sweep_summary=sweep["summary"])
     board = with_capability(sweep["leaderboard"], capability["samples"])
     board.to_csv(out / "curves" / "leaderboard.csv", index=False)
@@ -196,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grader", default=None, help="bind the LLM judges with this grader, e.g. openai/gpt-4o-mini")
     parser.add_argument("--n-prompts", type=int, default=10)
     parser.add_argument(
-        "--no-capability", action="store_true", help="skip the capability tax (60 factual questions per setting)"
+        "--no-capability", action="store_true", help="skip the capability tax (40 factual questions per setting)"
     )
     args = parser.parse_args(argv)
     out = Path(args.out or ("out/demo" if args.model == "gemma3" else f"out/demo-{args.model}"))

@@ -12,6 +12,18 @@ class RunFailed(RuntimeError):
     """A task's log did not end in success (``inspect eval`` itself would exit 0 here)."""
 
 
+def unfinished(logs: list) -> str:
+    """Each log that did not succeed, with its status and the last line of its error."""
+    failed = [
+        f"{log.location} ({log.status}"
+        + (f": {str(log.error.message).strip().splitlines()[-1]}" if log.error else "")
+        + ")"
+        for log in logs
+        if log.status != "success"
+    ]
+    return "; ".join(failed) or "no log"
+
+
 def run_and_plot(
     task: Task,
     out: Path,
@@ -36,16 +48,8 @@ def run_and_plot(
         **({} if retry_attempts is None else {"retry_attempts": retry_attempts}),
     )
     if not success:
-        failed = [
-            f"{log.location} ({log.status}"
-            + (f": {str(log.error.message).strip().splitlines()[-1]}" if log.error else "")
-            + ")"
-            for log in logs
-            if log.status != "success"
-        ]
         raise RunFailed(
-            f"{task.name} did not finish: {'; '.join(failed) or 'no log'}; "
-            f"run the same command again to resume ({out / 'logs'})"
+            f"{task.name} did not finish: {unfinished(logs)}; run the same command again to resume ({out / 'logs'})"
         )
     from inspect_ai.log import read_eval_log
 
