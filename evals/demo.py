@@ -8,8 +8,8 @@ sentence openers (BOS + text, like SAE-TS's "I think"), sampling at temperature 
 A base model is "asked" for French with a cue it continues from (two English -> French pairs before
 the opener), not an English instruction it cannot follow. ``--model smollm2`` runs the chat model SmolLM2-135M-Instruct
 instead (layer 10, chat prompts, "Answer in French." appended). Deterministic scorers always run
-(french_share and coherence, whose product picks the best alpha; the unsteered log-probability, reported
-as likelihood); the LLM-judge scorers join when a grader is given. Re-running the same command resumes a
+(french_share and fluency_offline, whose product picks the best alpha; coherence, one of fluency_offline's
+parts, beside them); the LLM-judge scorers join when a grader is given. Re-running the same command resumes a
 partial sweep (Inspect's eval set) instead of starting over.
 """
 
@@ -24,6 +24,7 @@ from pathlib import Path
 from inspect_ai import Task, task
 
 from evals.judge import criteria, instructions
+from evals.metrics import REFERENCE_MODEL
 from evals.runner import RunFailed, run_and_plot, unfinished
 from evals.scorers import french_share
 from evals.sweep import sweep_task
@@ -132,6 +133,8 @@ def french_demo(
         seed=DEMO_SEED,
         instruction=setting.instruction,
         prompting=prompting,
+        # Gemma 3 270M is also the fluency check's reference: its unsteered likelihood is in fluency_offline
+        unsteered_likelihood=setting.model != REFERENCE_MODEL,
     )
 
 
@@ -145,7 +148,12 @@ def run(
 ) -> dict:
     """Run (or resume) the sweep into out/logs, its capability tax into out/capability, and write out/curves."""
     setting = demo_setting(demo)
-    model_args = {"layer": setting.layer, "batch_size": 16, "chat_template": setting.chat_template}
+    model_args = {
+        "layer": setting.layer,
+        "batch_size": 16,
+        "chat_template": setting.chat_template,
+        "fluency_proxy": setting.model != REFERENCE_MODEL,
+    }
     result = run_and_plot(
         french_demo(demo=demo, judge=grader is not None, **task_args),
         out,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +34,8 @@ from inspect_ai.util import AdaptiveConcurrency, json_schema
 
 from evals.dataset import PROMPTING
 from evals.judge import Grade, criteria, judge_messages, parse_grade
-from evals.metrics import coherence_report, french_report, language_report
+from evals.metrics import REFERENCE_MODEL, coherence_report, french_report, language_report
+from evals.metrics.fluency_check import fluency_async
 
 DEFAULT_GRADER = "openai/gpt-4o-mini"
 # the sweep task turns adaptive concurrency off for the steered model, and a role model inherits that:
@@ -236,6 +238,37 @@ def language_share() -> Scorer:
 def coherence() -> Scorer:
     """Deterministic cross-check of the fluency judge: real words x non-repeated trigrams, 0..1."""
     return _report_score(coherence_report)
+
+
+FLUENCY_REFERENCE_ENV = "STEERING_FLUENCY_REFERENCE"
+"""Names the fluency check's reference model for every task at once (default: Gemma 3 270M)."""
+
+
+@scorer(metrics=sweep_metrics())
+def fluency_offline(reference: str | None = None) -> Scorer:
+    """Deterministic check of the fluency judge: coherence x likelihood under a reference model, 0..1.
+
+    Each reply is read after its bare prompt (as the judges see it); replies scored at the same time share
+    one batched pass. ``reference`` (or $STEERING_FLUENCY_REFERENCE) swaps Gemma 3 270M for another model.
+    """
+    model = reference or os.environ.get(FLUENCY_REFERENCE_ENV) or REFERENCE_MODEL
+
+    async def score(state: TaskState, target: Target) -> Score:
+        reply = state.output.completion
+        report = await fluency_async(reply, state.input_text, model)
+        return Score(
+            value=report.value,
+            answer=reply,
+            explanation=report.explanation(),
+            metadata={
+                "coherence": report.coherence.value,
+                "likelihood": report.likelihood,
+                "nll_per_token": None if report.nll != report.nll else report.nll,
+                "reference": model,
+            },
+        )
+
+    return score
 
 
 @scorer(metrics=sweep_metrics())

@@ -20,7 +20,7 @@ from evals.args import (
 )
 from evals.dataset import load_prompts, sweep_dataset
 from evals.judge import template_digest
-from evals.scorers import behavior, coherence, fluency, unsteered_logprob
+from evals.scorers import behavior, coherence, fluency, fluency_offline, unsteered_logprob
 from evals.solvers import steer
 from steering.sources.registry import is_weighted, names_that, takes_feature
 from steering.spec import parse_targets, targets_label
@@ -48,12 +48,15 @@ def sweep_task(
     preflight: Any = True,
     default_alphas: list[float] | None = None,
     feature_sae: str | None = None,
+    unsteered_likelihood: bool = True,
 ) -> Task:
-    """A prompts x alphas x methods sweep: judged behaviour and fluency, offline coherence, likelihood.
+    """A prompts x alphas x methods sweep: judged behaviour and fluency, offline fluency and coherence, likelihood.
 
     With an ``instruction`` (and ``prompting`` on) every prompt is also run unsteered with the
     instruction appended: the prompting reference. Every argument is validated here, before
     any model loads; an empty CLI value (``-T alphas=``) is an error, never the default.
+    ``unsteered_likelihood`` False leaves out ``unsteered_logprob`` (a task whose model is the fluency
+    check's reference model already reports that likelihood inside ``fluency_offline``).
     """
     if not isinstance(criterion, str) or not criterion.strip():
         raise ValueError(f"criterion must be a sentence the judge grades against, got {criterion!r}")
@@ -85,7 +88,8 @@ def sweep_task(
     method_list = parse_methods(methods)
     config = generation_config(max_tokens, temperature, seed)
     scorers: list[Scorer] = [behavior(criterion, with_fluency=True), fluency()] if judge else []
-    scorers += [*(extra_scorers or []), coherence(), unsteered_logprob()]
+    scorers += [*(extra_scorers or []), fluency_offline(), coherence()]
+    scorers += [unsteered_logprob()] if unsteered_likelihood else []
     return Task(
         name=name,
         dataset=sweep_dataset(

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,15 @@ EMBEDDED_MODELS = {
 
 _LOADED: dict[tuple[str, str, str, str | None], tuple[Any, Any]] = {}
 _LOCK = threading.Lock()
+_MODEL_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
+_MODEL_LOCKS_LOCK = threading.Lock()
+
+
+def model_lock(model: Any) -> threading.Lock:
+    """One lock per loaded weights object: whoever runs a forward pass on shared weights (two providers,
+    the fluency reference) holds it, so one caller's steering hooks never fire inside another's pass."""
+    with _MODEL_LOCKS_LOCK:
+        return _MODEL_LOCKS.setdefault(model, threading.Lock())
 
 
 def default_device() -> str:

@@ -12,15 +12,19 @@ import pytest
 DATA = Path(__file__).parent / "data" / "analysis"
 
 
-@pytest.mark.parametrize("table", ["summary.csv", "best_alpha.csv", "leaderboard.csv"])
-def test_a_log_written_before_the_move_gives_the_same_tables(tmp_path, table):
-    # french-tiny.eval and expected/ were written by the code before evals/analysis existed
+def test_a_log_written_before_the_move_gives_the_same_tables(tmp_path):
+    # french-tiny.eval and expected/ were written by the code before evals/analysis existed; since then one
+    # statistic changed on purpose: combined_offline is french_share x fluency_offline, which that log lacks
     from evals.curves import write_outputs
 
     write_outputs([DATA / "french-tiny.eval"], tmp_path)
-    expected = pd.read_csv(DATA / "expected" / table)
-    actual = pd.read_csv(tmp_path / table)
+    expected = pd.read_csv(DATA / "expected" / "summary.csv")
+    actual = pd.read_csv(tmp_path / "summary.csv")
+    assert set(expected["scorer"]) - set(actual["scorer"]) == {"combined_offline"}
+    expected = expected[expected["scorer"] != "combined_offline"].reset_index(drop=True)
     pd.testing.assert_frame_equal(actual, expected, check_exact=False, rtol=1e-9, atol=1e-12)
+    # no combined score to pick from: `inspect score LOG --scorer evals/scorers.py@fluency_offline` adds one
+    assert (tmp_path / "leaderboard.csv").read_text().strip() == ""
 
 
 def _tied_table() -> pd.DataFrame:
@@ -35,7 +39,7 @@ def _tied_table() -> pd.DataFrame:
             {"method": "prompting", "alpha": 0.0, "prompt_id": prompt, "french_share": 0.2, "vector": "prompting"}
         )
     table = pd.DataFrame(rows)
-    table["coherence"] = 0.5
+    table["fluency_offline"] = 0.5
     defaults = {"task": "t", "concept": "-", "model": "m", "sae": "-", "layer": 6, "positions": "all",
                 "feature": np.nan, "vector": "diff_of_means", "settings": "-"}  # fmt: skip
     for key, value in defaults.items():

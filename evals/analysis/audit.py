@@ -45,7 +45,7 @@ def judge_audit(table: pd.DataFrame, n_disagreeing: int = 5) -> pd.DataFrame:
 
 def audit_section(audit: pd.DataFrame) -> str:
     if audit.empty:
-        return "No judge ran beside its deterministic check (behavior/french_share, fluency/coherence)."
+        return "No judge ran beside its deterministic check (behavior/french_share, fluency/fluency_offline)."
     lines = [markdown(audit)]
     for row in audit.itertuples():
         if not row.spearman >= AGREEMENT_WARNING:

@@ -53,7 +53,8 @@ def compact(summary: pd.DataFrame, best: pd.DataFrame) -> str:
         asked = [
             f"{r.scorer} {r.mean:.2f}"
             for r in reference.itertuples()
-            if r.scorer in ("combined", "combined_offline", "behavior", "french_share", "language_share", "coherence")
+            if r.scorer
+            in ("combined", "combined_offline", "behavior", "french_share", "language_share", "fluency_offline")
         ]
         blocks.append(
             "\n".join(

@@ -18,11 +18,12 @@ REFERENCE = ["task", "concept", "model", "layer", "positions", "settings"]
 
 SCORERS = {
     "combined": "SAE-TS combined score ((b-1)/9)·((f-1)/9) from the judges (0-1)",
-    "combined_offline": "offline combined score french_share (or language_share) x coherence (0-1)",
+    "combined_offline": "offline: french_share (or language_share) x fluency_offline (0-1)",
     "behavior": "judge grade for the behaviour (1-10)",
     "fluency": "judge grade for fluency (1-10)",
     "french_share": "share of words that are real French words in French sentences (0-1)",
     "language_share": "share of words that are real words of the concept's language in its sentences (0-1)",
+    "fluency_offline": "coherence x reference-model likelihood (0-1)",
     "coherence": "word score x distinct-trigram share (0-1)",
     "unsteered_logprob": "mean log-prob of reply under unsteered model (nats/token; likelihood, not fluency)",
     "paper_judge_behavior": "SAE-TS paper's judge: behaviour grade, (g-1)/9 (0-1)",
@@ -31,12 +32,17 @@ SCORERS = {
 
 COMBINED = {
     "combined": [("behavior", "fluency")],
-    "combined_offline": [("french_share", "coherence"), ("language_share", "coherence")],
+    "combined_offline": [("french_share", "fluency_offline"), ("language_share", "fluency_offline")],
 }
 """Behaviour x fluency: the judges' grades (normalised (s-1)/9, as SAE-TS) or their deterministic counterparts
 (the first pair a table has)."""
 
-AUDIT = [("behavior", "french_share"), ("behavior", "language_share"), ("fluency", "coherence")]
+AUDIT = [
+    ("behavior", "french_share"),
+    ("behavior", "language_share"),
+    ("fluency", "fluency_offline"),
+    ("fluency", "coherence"),
+]
 """Judge scorers and the deterministic scorers that check them."""
 
 AGREEMENT_WARNING = 0.5

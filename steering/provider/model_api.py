@@ -6,7 +6,6 @@ import hashlib
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Hashable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from steering.directions import SaeRef
 from steering.generation import Generation, GenerationParams, Request, generate_in_batches
 from steering.hooks import RowSteering
 from steering.layers import check_layer
+from steering.models import model_lock
 from steering.prompting import instructed
 from steering.provider.args import ProviderArgs, check_layer_before_loading
 from steering.provider.sharing import RequestSharing, share_key
@@ -38,17 +38,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_CONFIG = GenerateConfig()
-
-
-_MODEL_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
-_MODEL_LOCKS_LOCK = threading.Lock()
-
-
-def model_lock(model: Any) -> threading.Lock:
-    """One lock per loaded weights object: providers sharing weights never run forward passes at once,
-    so one provider's steering hooks never fire inside another's generation."""
-    with _MODEL_LOCKS_LOCK:
-        return _MODEL_LOCKS.setdefault(model, threading.Lock())
 
 
 def model_label(name: str) -> str:

@@ -10,7 +10,7 @@ from evals.analysis.labels import wrap
 from evals.analysis.plots.common import Plot, clipped_texts, draw
 from evals.analysis.schema import PROMPTING
 
-BESIDE = (("french_share", "language_share", "behavior"), ("fluency", "coherence"))
+BESIDE = (("french_share", "language_share", "behavior"), ("fluency", "fluency_offline", "coherence"))
 """The sweep's panels beside the capability curve: its behaviour score, then its fluency score (first found)."""
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 from evals.analysis.labels import file_slug, group_label, scorer_label, wrap
 from evals.analysis.plots.common import Plot, clipped_texts, draw
 from evals.analysis.plots.overview import overview
-from evals.analysis.schema import GROUP, PROMPTING
+from evals.analysis.schema import GROUP, PROMPTING, SCORERS
 from evals.analysis.stats import reference_rows
 
 
@@ -41,6 +41,8 @@ def plot_curves(summary: pd.DataFrame, out: Path, table: pd.DataFrame | None = N
             ax.set_title(wrap(title, 95), fontsize=10)
             ax.set_xlabel("alpha (steering strength; multiplies the raw direction)")
             ax.set_ylabel(scorer_label(scorer), fontsize=10)
+            if SCORERS.get(scorer, "").endswith("(0-1)"):  # a share is read on its whole scale, never zoomed
+                ax.set_ylim(-0.03, 1.03)
             fig.tight_layout()
             path = out / f"{file_slug(keys, scorer)}.png"
             fig.savefig(path)

@@ -10,7 +10,10 @@ from evals.analysis.labels import file_slug, group_label, scorer_label, wrap
 from evals.analysis.plots.common import Plot, clipped_texts, draw
 from evals.analysis.schema import PROMPTING
 
-OVERVIEW_ORDER = ["behavior", "fluency", "combined", "french_share", "language_share", "coherence", "combined_offline"]
+OVERVIEW_ORDER = [
+    "behavior", "fluency", "combined", "french_share", "language_share", "fluency_offline", "coherence",
+    "combined_offline",
+]  # fmt: skip
 
 
 def overview(

@@ -1,4 +1,4 @@
-"""Deterministic reply metrics: plain functions of the text, no Inspect, no model.
+"""Word-list reply metrics: plain functions of the text, no Inspect, no model.
 
 They stand beside the LLM judges as cross-checks that a loop or a string of invented
 words cannot pass. Calibrated on ``tests/data/labelled_replies.jsonl`` (fluent English and

@@ -1,0 +1,176 @@
+"""Offline fluency, 0..1: coherence's word checks x how likely the reply is under a reference model.
+
+Each part catches what the other cannot. Coherence catches loops (very likely text) and invented words;
+the reference model catches real-word salad (``Laissez-vous pas, tout liqueur est être attiré à la beauty``),
+whose words are all in the lists. Calibrated on ``tests/data/fluency_labelled.jsonl``: fluent passages in
+five languages (lists, poems, replies cut mid-sentence, continuations of a prompt) against real salad,
+loops and invented words from this project's own steered runs; README quotes what it reaches.
+
+What it does not measure: sense (a fluent reply off the topic passes), relevance to the prompt, text in
+languages the reference model knows badly, and soup of very frequent words (``of the the and to in``),
+which is both likely and free of repeated trigrams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from evals.metrics.likelihood import REFERENCE_MODEL, Surprise, surprises
+from evals.metrics.words import CoherenceReport, coherence_report
+
+CENTRE, WIDTH = 4.8, 0.3
+"""Likelihood score = 1 / (1 + exp((nll - 4.8) / 0.3)): fluent passages in all five languages read at 1.4-4.9
+nats per first-used token under Gemma 3 270M (0.56 at the German poem, the least likely), salad at 3.3-8
+(tests/data/fluency_labelled.jsonl); 0.5 at 4.8 nats, 0.05 at 5.7."""
+SKIP_FIRST = 2
+"""A reply's first tokens are left out: whatever precedes them (nothing, or a prompt in another language)
+cannot predict them, and a short fluent reply would pay for them as much as salad."""
+BATCH_WAIT = 0.05
+"""Seconds a scorer waits for other samples' replies, so concurrent scores share forward passes."""
+BATCH_ROWS = 64
+
+_PARTIAL_WORD = re.compile(r"\w+$")
+
+
+@dataclass(frozen=True)
+class FluencyReport:
+    value: float
+    coherence: CoherenceReport
+    likelihood: float
+    nll: float
+    """Mean NLL (nats) of the reply's first-used tokens under the reference model; NaN with no tokens."""
+    n_tokens: int
+    n_scored: int
+    reference: str
+
+    def explanation(self) -> str:
+        if self.n_tokens == 0 or self.coherence.n_words == 0:
+            return "no words: the reply is empty or has no letters"
+        c = self.coherence
+        return (
+            f"fluency {self.value:.2f} = coherence {c.value:.2f} (word score {c.word_score:.2f} x distinct "
+            f"trigrams {c.distinct_share:.2f}) x likelihood {self.likelihood:.2f} ({self.reference}: "
+            f"{self.nll:.2f} nats per token over {self.n_scored} first-used of {self.n_tokens} tokens; "
+            f"0.5 at {CENTRE:g}, fluent text reads at 1.5-4.5)"
+        )
+
+
+def first_use_nll(surprise: Surprise) -> tuple[float, int]:
+    """Mean NLL of the tokens at their first use in the reply, after the first ``SKIP_FIRST``.
+
+    A token the reply already used is predicted by copying it (a language model's induction), which salad
+    repeating its own fragments exploits: ``-à-peu-vez-à-vez-d-este-not à-peu-vez`` reads at 3.7 nats per
+    token over all tokens and 4.9 over first uses; fluent text repeats mostly function words it predicts anyway.
+    """
+    seen: set[int] = set()
+    values = []
+    for position, (token, nll) in enumerate(zip(surprise.ids, surprise.nll)):
+        if position >= SKIP_FIRST and token not in seen:
+            values.append(nll)
+        seen.add(token)
+    if not values:  # a reply of one or two tokens: all of them
+        values = list(surprise.nll)
+    return (sum(values) / len(values) if values else math.nan), len(values)
+
+
+def likelihood_score(nll: float) -> float:
+    if math.isnan(nll):
+        return 0.0
+    return 1 / (1 + math.exp(min(50.0, (nll - CENTRE) / WIDTH)))
+
+
+def complete_words(text: str) -> str:
+    """The reply without a word cut off at the token limit (``... dans les enf``): not a non-word."""
+    cut = _PARTIAL_WORD.sub("", text)
+    return cut if any(ch.isalpha() for ch in cut) else text
+
+
+def fluency_reports(
+    texts: Sequence[str], prompts: Sequence[str | None] | None = None, reference: str = REFERENCE_MODEL
+) -> list[FluencyReport]:
+    """``fluency_report`` for many replies at once: one batched pass of the reference model."""
+    measured = surprises(texts, prompts, reference)
+    reports = []
+    for text, surprise in zip(texts, measured):
+        words = coherence_report(complete_words(text))
+        nll, n_scored = first_use_nll(surprise)
+        likely = likelihood_score(nll)
+        reports.append(FluencyReport(words.value * likely, words, likely, nll, len(surprise.ids), n_scored, reference))
+    return reports
+
+
+def fluency_report(text: str, prompt: str | None = None, reference: str = REFERENCE_MODEL) -> FluencyReport:
+    return fluency_reports([text], [prompt], reference)[0]
+
+
+def fluency(text: str, prompt: str | None = None, reference: str = REFERENCE_MODEL) -> float:
+    """Offline fluency, 0..1: coherence (real words x non-repeated trigrams) x a likelihood score.
+
+    The likelihood score is a logistic of the reply's mean NLL per first-used token under ``reference``
+    (Gemma 3 270M), read after ``prompt`` when one is given: a continuation of ``I think`` is judged as one.
+    A word cut off at the end (a reply stopped at its token limit) costs nothing. An empty reply is 0.
+    """
+    return fluency_report(text, prompt, reference).value
+
+
+class _Batcher:
+    """Concurrent callers in one event loop share forward passes: the first waits ``BATCH_WAIT`` for others.
+
+    The batcher creates every future it hands out and is the only code that completes it; a caller that
+    is cancelled leaves its future cancelled, and the batcher skips it."""
+
+    def __init__(self, reference: str) -> None:
+        self.reference = reference
+        self.pending: list[tuple[str, str | None, asyncio.Future[FluencyReport]]] = []
+        self.draining: asyncio.Task[None] | None = None
+
+    async def score(self, text: str, prompt: str | None) -> FluencyReport:
+        future: asyncio.Future[FluencyReport] = asyncio.get_running_loop().create_future()
+        self.pending.append((text, prompt, future))
+        if self.draining is None or self.draining.done():
+            self.draining = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        import anyio
+
+        batch: list[tuple[str, str | None, asyncio.Future[FluencyReport]]] = []
+        try:
+            await asyncio.sleep(BATCH_WAIT)
+            while self.pending:
+                batch, self.pending = self.pending[:BATCH_ROWS], self.pending[BATCH_ROWS:]
+                batch = [item for item in batch if not item[2].done()]
+                if not batch:
+                    continue
+                texts, prompts = [t for t, _, _ in batch], [p for _, p, _ in batch]
+                try:
+                    reports = await anyio.to_thread.run_sync(fluency_reports, texts, prompts, self.reference)
+                except Exception as error:  # every caller of the batch gets the error, none waits forever
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for (_, _, future), report in zip(batch, reports):
+                    if not future.done():
+                        future.set_result(report)
+                batch = []
+        except BaseException:
+            for _, _, future in [*batch, *self.pending]:
+                future.cancel()
+            self.pending = []
+            raise
+
+
+_BATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Batcher]] = weakref.WeakKeyDictionary()
+
+
+async def fluency_async(text: str, prompt: str | None = None, reference: str = REFERENCE_MODEL) -> FluencyReport:
+    """``fluency_report`` for a scorer: replies scored at the same time share one batched pass."""
+    batchers = _BATCHERS.setdefault(asyncio.get_running_loop(), {})
+    batcher = batchers.setdefault(reference, _Batcher(reference))
+    return await batcher.score(text, prompt)
