@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 DATA = Path(__file__).parent / "data" / "analysis"
 
