@@ -244,6 +244,10 @@ FLUENCY_REFERENCE_ENV = "STEERING_FLUENCY_REFERENCE"
 """Names the fluency check's reference model for every task at once (default: Gemma 3 270M)."""
 
 
+def fluency_reference(reference: str | None = None) -> str:
+    return reference or os.environ.get(FLUENCY_REFERENCE_ENV) or REFERENCE_MODEL
+
+
 @scorer(metrics=sweep_metrics())
 def fluency_offline(reference: str | None = None) -> Scorer:
     """Deterministic check of the fluency judge: coherence x likelihood under a reference model, 0..1.
@@ -251,7 +255,7 @@ def fluency_offline(reference: str | None = None) -> Scorer:
     Each reply is read after its bare prompt (as the judges see it); replies scored at the same time share
     one batched pass. ``reference`` (or $STEERING_FLUENCY_REFERENCE) swaps Gemma 3 270M for another model.
     """
-    model = reference or os.environ.get(FLUENCY_REFERENCE_ENV) or REFERENCE_MODEL
+    model = fluency_reference(reference)
 
     async def score(state: TaskState, target: Target) -> Score:
         reply = state.output.completion

@@ -27,9 +27,18 @@ from evals.concepts import DEFAULT_SAE_WIDTH, load_concepts
 from evals.dataset import prompting_samples, steering_samples
 from evals.judge import template_digest
 from evals.runner import RunFailed, run_and_plot
-from evals.scorers import behavior, coherence, fluency, fluency_offline, language_share, unsteered_logprob
+from evals.scorers import (
+    behavior,
+    coherence,
+    fluency,
+    fluency_offline,
+    fluency_reference,
+    language_share,
+    unsteered_logprob,
+)
 from evals.solvers import steer
 from evals.sweep import generation_config, sweep_prompts
+from steering.models import check_available
 
 SUITE_MODEL = "steered/smollm2-135m-instruct"
 SUITE_LAYER = 10
@@ -93,6 +102,7 @@ def suite(
         if prompting:
             samples += prompting_samples(records, concept.instruction, prefix=f"{concept.name}/", extra=extra)
     scorers: list[Scorer] = [behavior(with_fluency=True), fluency()] if judge else []
+    check_available(fluency_reference())  # the fluency check's model, before any reply is generated
     scorers += [language_share(), fluency_offline(), coherence(), unsteered_logprob()]
     return Task(
         name="suite",

