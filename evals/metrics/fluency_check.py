@@ -24,9 +24,9 @@ from evals.metrics.likelihood import REFERENCE_MODEL, Surprise, surprises
 from evals.metrics.words import CoherenceReport, coherence_report
 
 CENTRE, WIDTH = 4.8, 0.3
-"""Likelihood score = 1 / (1 + exp((nll - 4.8) / 0.3)): fluent passages in all five languages read at 1.4-4.9
-nats per first-used token under Gemma 3 270M (0.56 at the German poem, the least likely), salad at 3.3-8
-(tests/data/fluency_labelled.jsonl); 0.5 at 4.8 nats, 0.05 at 5.7."""
+"""Likelihood score = 1 / (1 + exp((nll - 4.8) / 0.3)): the labelled fluent passages in five languages read at
+1.2-4.8 nats per first-used token under Gemma 3 270M (the German poem, the least likely, scores 0.47), the
+labelled salad at 3.3-8.1 (tests/data/fluency_labelled.jsonl); 0.5 at 4.8 nats, 0.05 at 5.7."""
 SKIP_FIRST = 2
 """A reply's first tokens are left out: whatever precedes them (nothing, or a prompt in another language)
 cannot predict them, and a short fluent reply would pay for them as much as salad."""
@@ -56,7 +56,7 @@ class FluencyReport:
             f"fluency {self.value:.2f} = coherence {c.value:.2f} (word score {c.word_score:.2f} x distinct "
             f"trigrams {c.distinct_share:.2f}) x likelihood {self.likelihood:.2f} ({self.reference}: "
             f"{self.nll:.2f} nats per token over {self.n_scored} first-used of {self.n_tokens} tokens; "
-            f"0.5 at {CENTRE:g}, fluent text reads at 1.5-4.5)"
+            f"0.5 at {CENTRE:g}; labelled fluent text reads at 1.2-4.8)"
         )
 
 
@@ -65,7 +65,8 @@ def first_use_nll(surprise: Surprise) -> tuple[float, int]:
 
     A token the reply already used is predicted by copying it (a language model's induction), which salad
     repeating its own fragments exploits: ``-à-peu-vez-à-vez-d-este-not à-peu-vez`` reads at 3.7 nats per
-    token over all tokens and 4.9 over first uses; fluent text repeats mostly function words it predicts anyway.
+    token over all tokens and 8.1 over its 15 first uses; fluent text repeats mostly function words it
+    predicts anyway.
     """
     seen: set[int] = set()
     values = []
