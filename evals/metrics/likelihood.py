@@ -118,7 +118,7 @@ def _score_batch(
         return
     with lock:
         hidden = model.base_model(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
-    # a plain 2-D matrix of the positions scored: CPU matmul kernels take a slow path (15x measured in
+    # a plain 2-D matrix of the positions scored: CPU matmul kernels take a slow path (13x measured in
     # bfloat16) on the strided 3-D slice that transformers' own logits_to_keep hands the lm head
     flat = hidden.reshape(-1, hidden.shape[-1])[torch.tensor([r * width + p for r, p in where], device=device)]
     target = torch.tensor(targets, device=device)
