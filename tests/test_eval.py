@@ -79,6 +79,10 @@ def test_cli_run_succeeds_with_every_sample_graded(cli_log):
         assert "French sentences" in sample.scores["french_share"].explanation
         assert 0.0 <= sample.scores["coherence"].value <= 1.0
         assert "real-word share" in sample.scores["coherence"].explanation
+        offline = sample.scores["fluency_offline"]
+        # coherence x likelihood under the reference model, both parts named in the explanation
+        assert offline.value == pytest.approx(offline.metadata["coherence"] * offline.metadata["likelihood"])
+        assert "likelihood" in offline.explanation and offline.metadata["reference"] == "gemma-3-270m"
         assert sample.scores["unsteered_logprob"].value < 0
     assert seen == {(a, m) for a in ALPHAS for m in ("add", "add_renorm")} | {(0.0, "prompting")}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -147,3 +148,19 @@ def test_concurrent_scorers_share_a_pass_and_a_cancelled_one_is_skipped():
 def test_mismatched_prompts_are_an_error():
     with pytest.raises(ValueError, match="2 replies but 1 prompts"):
         surprises(["a", "b"], ["x"])
+
+
+def test_the_reference_waits_for_a_pass_on_the_same_weights():
+    # a steered provider of the same model, device and dtype shares these weights and holds this lock while
+    # its hooks are installed; the reference must never run a forward pass inside that window
+    from evals.metrics.likelihood import load_reference
+    from steering.models import model_lock
+
+    model, _ = load_reference()
+    done = threading.Event()
+    with model_lock(model):
+        worker = threading.Thread(target=lambda: (surprises(["Bonjour tout le monde."]), done.set()))
+        worker.start()
+        assert not done.wait(1.0)
+    assert done.wait(60)
+    worker.join()
