@@ -86,6 +86,28 @@ def test_cancelling_one_caller_leaves_the_other_its_reply(tiny_model_dir, tiny_s
     assert text and shared is False  # the only caller that received it
 
 
+def test_a_cancelled_callers_retry_takes_the_reply_another_caller_received(tiny_model_dir, tiny_sae_dir):
+    """Two rows share a generation (alpha 0 under add and add_renorm); --attempt-timeout cancels one of them,
+    the other receives the reply: the cancelled row's retry must still not generate it again."""
+    api = _provider(tiny_model_dir, tiny_sae_dir, batch_wait=0.3)
+
+    async def scenario():
+        await _call(api, "warm up", 0.0)
+        before = SteeredModelAPI.generated_total
+        first = asyncio.ensure_future(_call(api, "Another shared prompt.", 0.0, max_tokens=40))
+        second = asyncio.ensure_future(_call(api, "Another shared prompt.", 0.0, method="add_renorm", max_tokens=40))
+        await asyncio.sleep(0.05)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        received = await asyncio.wait_for(second, timeout=60)
+        retry = await asyncio.wait_for(_call(api, "Another shared prompt.", 0.0, max_tokens=40), timeout=60)
+        return received, retry, SteeredModelAPI.generated_total - before
+
+    (text, shared), (again, shared_again), generated = asyncio.run(scenario())
+    assert generated == 1 and again == text and shared is False and shared_again is True
+
+
 def test_a_retry_takes_what_its_cancelled_attempt_generated(tiny_model_dir, tiny_sae_dir):
     """--attempt-timeout cancels a call mid-generation; the retry must not generate the reply again."""
     api = _provider(tiny_model_dir, tiny_sae_dir, batch_wait=0)

@@ -24,8 +24,9 @@ from steering.methods import identity_at_zero
 from steering.spec import SteeringSpec
 
 RECENT_RESULTS, RECENT_SECONDS = 4096, 600.0
-"""Orphaned results kept for retries: every caller was cancelled (``--attempt-timeout``) mid-generation.
-Results someone received are not kept: a later run in the same process (cache off) generates afresh."""
+"""Results kept for retries: a caller was cancelled (``--attempt-timeout``) mid-generation, so its retry will
+ask again, even when another caller of the same generation received it. Results whose callers all received
+them are not kept: a later run in the same process (cache off) generates afresh."""
 
 
 def share_key(
@@ -53,6 +54,8 @@ def share_key(
 class _Entry:
     future: Future
     waiters: int = 0
+    abandoned: int = 0
+    """Callers cancelled while it ran: each one's retry will ask for it again."""
     finished: float = 0.0
     delivered: int = 0
     """Callers that received the result: the first is its generation, the rest shared it."""
@@ -97,6 +100,7 @@ class RequestSharing:
         except asyncio.CancelledError:
             with self._lock:
                 entry.waiters -= 1
+                entry.abandoned += 1
                 if entry.waiters == 0:
                     # still queued: skipped; already generating: its result is kept for a retry to join
                     entry.future.cancel()
@@ -110,7 +114,7 @@ class RequestSharing:
             if entry is None or entry.future is not future:
                 return
             del self._running[key]
-            if entry.waiters > 0 or future.cancelled() or future.exception() is not None:
+            if future.cancelled() or future.exception() is not None or not entry.abandoned:
                 return
             entry.finished = time.monotonic()
             self._recent[key] = entry
