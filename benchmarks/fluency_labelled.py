@@ -9,14 +9,11 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from evals.analysis.stats import auc
 from evals.metrics import coherence, fluency_reports
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 FILES = ("fluency_labelled.jsonl", "labelled_replies.jsonl")
-
-
-def auc(positive: list[float], negative: list[float]) -> float:
-    return sum((p > n) + 0.5 * (p == n) for p in positive for n in negative) / (len(positive) * len(negative))
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from evals.analysis.stats import auc
 from evals.metrics import coherence, fluency, fluency_report, fluency_reports, surprises
 from evals.metrics.fluency_check import CENTRE, complete_words, first_use_nll, fluency_async
 from evals.metrics.likelihood import Surprise, context
@@ -31,11 +32,6 @@ pytestmark = pytest.mark.slow
 def scores() -> tuple[float, ...]:
     reports = fluency_reports([r["text"] for r in LABELLED], [r.get("prompt") for r in LABELLED])
     return tuple(report.value for report in reports)
-
-
-def auc(positive: list[float], negative: list[float]) -> float:
-    pairs = [(p > n) + 0.5 * (p == n) for p in positive for n in negative]
-    return sum(pairs) / len(pairs)
 
 
 def of(label: str, kind: str | None = None, language: str | None = None) -> list[float]:

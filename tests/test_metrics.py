@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from evals.analysis.stats import auc
 from evals.metrics import (
     coherence,
     coherence_report,
@@ -19,12 +20,6 @@ from evals.metrics import (
 LABELLED = [json.loads(line) for line in (Path(__file__).parent / "data" / "labelled_replies.jsonl").open()]
 FLUENT = [r["text"] for r in LABELLED if r["label"] == "fluent"]
 DEGENERATE = [r["text"] for r in LABELLED if r["label"] == "degenerate"]
-
-
-def auc(positive: list[float], negative: list[float]) -> float:
-    """Probability that a random positive scores above a random negative (ties count half)."""
-    pairs = [(p > n) + 0.5 * (p == n) for p in positive for n in negative]
-    return sum(pairs) / len(pairs)
 
 
 def test_word_salad_of_real_words_is_what_coherence_cannot_see():

@@ -14,6 +14,13 @@ import pandas as pd
 from evals.analysis.schema import BOOTSTRAP, COMBINED, GROUP, PROMPTING, REFERENCE, SCORERS, SETTINGS
 
 
+def auc(positive: Sequence[float], negative: Sequence[float]) -> float:
+    """Probability that a random positive scores above a random negative (ties count half): how well an
+    offline metric separates its labelled classes."""
+    pairs = [(p > n) + 0.5 * (p == n) for p in positive for n in negative]
+    return sum(pairs) / len(pairs)
+
+
 def product_of_means(behaviour: Sequence[float], fluency: Sequence[float]) -> float:
     """SAE-TS's combined score: mean(behaviour) x mean(fluency), both on 0..1, over paired scores."""
     return float(np.mean(behaviour) * np.mean(fluency)) if len(behaviour) else float("nan")
