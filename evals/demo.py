@@ -46,6 +46,12 @@ class DemoSetting:
     capability_instruction: str
     """The capability task's prompting reference: the same request for French, put where the task's prompt allows."""
 
+    @property
+    def own_likelihood(self) -> bool:
+        """Whether the provider scores the unsteered likelihood: not when the model is the fluency check's
+        reference, whose likelihood fluency_offline already reports."""
+        return self.model != REFERENCE_MODEL
+
 
 CAPABILITY_ALPHAS = (0.5, 1.0, 1.5, 2.0)
 """The demo's alphas at which steering writes French: the capability tax is measured there (and unsteered)."""
@@ -133,8 +139,7 @@ def french_demo(
         seed=DEMO_SEED,
         instruction=setting.instruction,
         prompting=prompting,
-        # Gemma 3 270M is also the fluency check's reference: its unsteered likelihood is in fluency_offline
-        unsteered_likelihood=setting.model != REFERENCE_MODEL,
+        unsteered_likelihood=setting.own_likelihood,
     )
 
 
@@ -152,7 +157,7 @@ def run(
         "layer": setting.layer,
         "batch_size": 16,
         "chat_template": setting.chat_template,
-        "fluency_proxy": setting.model != REFERENCE_MODEL,
+        "fluency_proxy": setting.own_likelihood,
     }
     result = run_and_plot(
         french_demo(demo=demo, judge=grader is not None, **task_args),

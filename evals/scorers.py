@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -267,7 +268,7 @@ def fluency_offline(reference: str | None = None) -> Scorer:
             metadata={
                 "coherence": report.coherence.value,
                 "likelihood": report.likelihood,
-                "nll_per_token": None if report.nll != report.nll else report.nll,
+                "nll_per_token": None if math.isnan(report.nll) else report.nll,
                 "reference": model,
             },
         )
