@@ -94,6 +94,13 @@ DEMO_TEMPERATURE = 0.7
 DEMO_SEED = 16
 
 
+def default_engine() -> str:
+    """vLLM where it is installed (about 3x faster here), else the HF engine, the exact reference."""
+    import importlib.util
+
+    return "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
+
+
 def demo_setting(name: str) -> DemoSetting:
     if name not in DEMOS:
         raise ValueError(f"unknown demo model {name!r}: use one of {sorted(DEMOS)}")
@@ -149,15 +156,18 @@ def run(
     grader: str | None = None,
     display: str | None = None,
     capability: bool = True,
+    engine: str | None = None,
     **task_args: object,
 ) -> dict:
     """Run (or resume) the sweep into out/logs, its capability tax into out/capability, and write out/curves."""
     setting = demo_setting(demo)
+    engine = engine or default_engine()
     model_args = {
         "layer": setting.layer,
-        "batch_size": 16,
         "chat_template": setting.chat_template,
         "fluency_proxy": setting.own_likelihood,
+        # the HF engine batches itself (16 rows on CPU); vLLM batches every request in flight
+        **({"engine": "vllm"} if engine == "vllm" else {"batch_size": 16}),
     }
     result = run_and_plot(
         french_demo(demo=demo, judge=grader is not None, **task_args),
@@ -184,7 +194,8 @@ def run_capability_tax(setting: DemoSetting, out: Path, model_args: dict, sweep:
         facts(n=CAPABILITY_QUESTIONS, max_tokens=CAPABILITY_MAX_TOKENS),
         f"steered/{setting.model}",
         # one batch per setting: a decode step reads the whole lm head whatever the rows, so rows are nearly free
-        {**model_args, "batch_size": 64, "vector": "diff_of_means", "fluency_proxy": False},
+        {**model_args, **({} if "engine" in model_args else {"batch_size": 64}), "vector": "diff_of_means",
+         "fluency_proxy": False},  # fmt: skip
         [alpha for alpha in setting.alphas if alpha in CAPABILITY_ALPHAS],
         ["add", "add_renorm"],
         logs,
@@ -208,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grader", default=None, help="bind the LLM judges with this grader, e.g. openai/gpt-4o-mini")
     parser.add_argument("--n-prompts", type=int, default=10)
     parser.add_argument(
+        "--engine", choices=["hf", "vllm"], default=None,
+        help="what generates: vllm (default where installed) or hf (transformers, the exact reference)",
+    )  # fmt: skip
+    parser.add_argument(
         "--no-capability", action="store_true", help="skip the capability tax (40 factual questions per setting)"
     )
     args = parser.parse_args(argv)
@@ -215,7 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         result = run(
-            out, demo=args.model, grader=args.grader, n_prompts=args.n_prompts, capability=not args.no_capability
+            out,
+            demo=args.model,
+            grader=args.grader,
+            n_prompts=args.n_prompts,
+            capability=not args.no_capability,
+            engine=args.engine,
         )
     except RunFailed as error:
         print(f"python -m evals.demo: {error}", file=sys.stderr)

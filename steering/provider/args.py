@@ -8,7 +8,7 @@ import math
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from steering.defaults import DEFAULT_LAYER, DEFAULT_POSITIONS, DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE
 from steering.hooks import check_positions
@@ -17,6 +17,9 @@ from steering.sae_directory import check_sae_release, release_hint
 from steering.sources import get_source
 from steering.sources.registry import is_weighted
 from steering.spec import SteeringSpec, parse_targets
+
+if TYPE_CHECKING:
+    from steering.engines.vllm_engine import VllmSettings
 
 
 @dataclass(frozen=True)
@@ -62,11 +65,34 @@ class ProviderArgs:
     """An SAE feature id, or weighted targets ``8392:0.5,15769:0.5``, for model-level steering."""
     vector: str = "sae"
     normalize: bool = False
+    engine: str = "hf"
+    """What generates: ``hf`` (transformers' generate, the exact reference) or ``vllm`` (steering inside vLLM)."""
+    tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1
+    kv_cache_memory: float | None = None
+    """vLLM only: GiB for the KV cache (default 1 on CPU, vLLM's share of GPU memory on a GPU)."""
+    max_model_len: int | None = None
+    """vLLM only: the longest prompt plus reply in tokens (default 1024)."""
+    enforce_eager: bool = True
+    max_num_seqs: int | None = None
+    """vLLM only: requests in one running batch (default 256)."""
+    max_num_batched_tokens: int | None = None
+    """vLLM only: tokens per forward pass, so also the prefill chunk (default: vLLM's)."""
+
+    def vllm_settings(self) -> VllmSettings:
+        from steering.engines.vllm_engine import VllmSettings
+
+        given = {name: getattr(self, name) for name in VLLM_ONLY if getattr(self, name) is not None}
+        return VllmSettings(**given)
 
     def output_key(self) -> str:
         """A short hash of every argument that can change a reply (not batching, waiting or sharing)."""
         operational = {"batch_size", "batch_wait", "share"}
-        settings = {k: v for k, v in asdict(self).items() if k not in operational}
+        defaults = {name: getattr(ProviderArgs, name) for name in ("engine", *VLLM_ONLY)}
+        # the engine's settings enter the key only when set: earlier runs' cached replies keep their scope
+        settings = {
+            k: v for k, v in asdict(self).items() if k not in operational and not (k in defaults and v == defaults[k])
+        }
         return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     @cached_property
@@ -107,6 +133,7 @@ class ProviderArgs:
         if isinstance(wait, bool) or not isinstance(wait, int | float) or not math.isfinite(wait) or not 0 <= wait < 60:
             raise ValueError(f"batch_wait must be a number of seconds in [0, 60), got {wait!r}")
         check_positions(args.positions)
+        _check_engine(args)
         if args.attn is not None and (not isinstance(args.attn, str) or not args.attn):
             raise ValueError(f"attn must name an attention implementation (eager, sdpa, ...), got {args.attn!r}")
         if args.dtype not in (None, "float32", "bfloat16", "float16"):
@@ -139,6 +166,34 @@ class ProviderArgs:
 
         load_contrast(args.contrast)
         return args
+
+
+VLLM_ONLY = (
+    "tensor_parallel_size", "pipeline_parallel_size", "kv_cache_memory", "max_model_len", "enforce_eager",
+    "max_num_seqs", "max_num_batched_tokens",
+)
+ENGINES = ("hf", "vllm")
+
+
+def _check_engine(args: ProviderArgs) -> None:
+    if args.engine not in ENGINES:
+        raise ValueError(f"unknown engine {args.engine!r}: use one of {list(ENGINES)}")
+    if args.engine == "hf":
+        changed = [name for name in VLLM_ONLY if getattr(args, name) != getattr(ProviderArgs, name)]
+        if changed:
+            raise ValueError(f"{changed} are vLLM engine settings: add -M engine=vllm (or drop them)")
+        return
+    if args.compile:
+        raise ValueError("compile=true is an HF engine setting: vLLM runs its own kernels (drop -M compile)")
+    if args.device not in (None, "cpu", "cuda"):
+        raise ValueError(
+            f"-M device={args.device} is an HF engine setting: vLLM places the model itself "
+            "(tensor_parallel_size / pipeline_parallel_size spread it over cards)"
+        )
+    args.vllm_settings().check()
+    from steering.engines.vllm_engine import check_vllm_installed
+
+    check_vllm_installed()
 
 
 def _check_device(device: str | None) -> None:

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Hashable
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from steering.directions import SaeRef
 from steering.generation import Generation, GenerationParams, Request, generate_in_batches
 from steering.hooks import RowSteering
 from steering.layers import check_layer
-from steering.models import model_lock
+from steering.models import model_lock, versions
 from steering.prompting import instructed
 from steering.provider.args import ProviderArgs, check_layer_before_loading
 from steering.provider.sharing import RequestSharing, share_key
@@ -66,6 +67,21 @@ class _Pending:
     seed: int | None
 
 
+_RESOLVE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="steering-resolve")
+"""Where vLLM requests get their directions resolved (an SAE or the HF model may load), off the event loop."""
+
+
+def _complete(future: Future, result: Any = None, error: BaseException | None = None) -> None:
+    """Complete a future its caller may have cancelled meanwhile."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except InvalidStateError:
+        pass
+
+
 class SteeredModelAPI(ModelAPI):
     """A local Hugging Face causal LM whose residual stream is steered per sample.
 
@@ -104,6 +120,9 @@ class SteeredModelAPI(ModelAPI):
         self._collect_size = self.args.batch_size or automatic
         self._worker = BatchWorker(self._run, self._collect_size, self.args.batch_wait)
         self._loaded: tuple[Any, Any, Any] | None = None
+        self._vllm: Any = None
+        """The vLLM side (``-M engine=vllm``): (generator, resolver), made on the first generate."""
+        self._vllm_lock = threading.Lock()
         self.sharing = RequestSharing()
         # every run-constant setting, defaults and device resolved: logged with each model call
         self._resolved_args: dict[str, Any] = {**asdict(self.args), "path": self._path}
@@ -144,6 +163,84 @@ class SteeredModelAPI(ModelAPI):
             )
             self._loaded = (model, tokenizer, source)
         return self._loaded
+
+    # --- the vLLM engine (any thread) ---
+
+    def _vllm_side(self) -> tuple[Any, Any]:
+        with self._vllm_lock:
+            if self._vllm is None:
+                from transformers import AutoConfig, AutoTokenizer
+
+                from steering.engines.vllm_engine import VllmGenerator, shared_engine
+                from steering.models import default_device, default_dtype, load_model, resolve_model_path
+                from steering.sources.resolver import DirectionResolver
+
+                name = self.args.model_path or self._path
+                path = resolve_model_path(name)
+                device = self.args.device or default_device()
+                dtype = self.args.dtype or default_dtype(device)
+                engine = shared_engine(path, dtype, self.args.vllm_settings())
+                tokenizer = AutoTokenizer.from_pretrained(path)
+                config = AutoConfig.from_pretrained(path)
+                check_layer(self.args.layer, config.get_text_config().num_hidden_layers)
+                sae = (
+                    SaeRef(self.args.sae, release=None)
+                    if self.args.sae
+                    else SaeRef(self.args.sae_id, self.args.sae_release)
+                )
+                resolver = DirectionResolver(
+                    # vectors that need activations (differences of means) are built on the HF model, so a
+                    # direction is the same vector on both engines; it loads only when one is asked for
+                    lambda: load_model(name, device, dtype, self.args.attn)[0],
+                    tokenizer,
+                    self.args.layer,
+                    sae,
+                    self.args.contrast,
+                    sae_ts=self.args.sae_ts,
+                    model_name=name,
+                    hidden_size=config.get_text_config().hidden_size,
+                )
+                generator = VllmGenerator(engine, tokenizer, self.args.layer, self.args.positions)
+                description = engine.wait_ready()
+                self._resolved_args = {
+                    **asdict(self.args),
+                    "path": self._path,
+                    "engine": description,
+                    "versions": {**versions(), "vllm": description["version"]},
+                }
+                self._vllm = (generator, resolver)
+            return self._vllm
+
+    def _vllm_submit(self, item: _Pending, params: GenerationParams) -> Future:
+        """A future of the HF path's result tuple; steering is resolved on a helper thread (an SAE may load)."""
+        outer: Future = Future()
+
+        def start() -> None:
+            try:
+                generator, resolver = self._vllm_side()
+                rows = None
+                if item.spec is not None:
+                    (direction,) = resolver.resolve([item.spec])
+                    rows = RowSteering(direction, float(item.spec.alpha), item.spec.method)
+                request = Request(item.messages, rows, item.seed, chat=self.args.chat_template)
+                inner = generator.submit(request, params, score_unsteered=self.args.fluency_proxy)
+            except Exception as error:
+                _complete(outer, error=error)
+                return
+
+            def done(future: Future) -> None:
+                if future.exception() is not None:
+                    _complete(outer, error=future.exception())
+                    return
+                generation, elapsed = future.result()
+                SteeredModelAPI.generated_total += 1
+                size = self.args.vllm_settings().max_num_seqs
+                _complete(outer, result=(generation, elapsed, generation.batch_rows, size))
+
+            inner.add_done_callback(done)
+
+        _RESOLVE.submit(start)
+        return outer
 
     # --- one batch (worker thread only) ---
 
@@ -235,9 +332,13 @@ class SteeredModelAPI(ModelAPI):
         try:
             # an identical request joins the one queued, generating or just done; cancelling the last
             # caller of a queued one skips it, and a late result is kept for a retry (steering.provider.sharing)
-            (output, elapsed, batch_rows, batch_size), shared = await self.sharing.result(
-                key, lambda: self._worker.submit(_Pending(messages, spec, seed), key=params, size=size)
+            pending = _Pending(messages, spec, seed)
+            submit = (
+                (lambda: self._vllm_submit(pending, params))
+                if self.args.engine == "vllm"
+                else (lambda: self._worker.submit(pending, key=params, size=size))
             )
+            (output, elapsed, batch_rows, batch_size), shared = await self.sharing.result(key, submit)
         finally:
             SteeredModelAPI.in_flight -= 1
         request["provider"] = self._resolved_args
@@ -279,6 +380,8 @@ class SteeredModelAPI(ModelAPI):
         return DEFAULT_MAX_TOKENS
 
     def max_connections(self) -> int:
+        if self.args.engine == "vllm":
+            return 2 * self.args.vllm_settings().max_num_seqs
         # samples in flight: one batch generating, one queued, and room for samples waiting on their
         # judges, so judge latency cannot empty the generation queue (benchmarks/sweep.py). Inspect uses
         # this only when adaptive concurrency is off, which the sweep tasks do for the steered model.

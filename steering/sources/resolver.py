@@ -7,6 +7,7 @@ for every decoder row a batch needs, then dropped), the cache, normalisation and
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor
@@ -29,14 +30,28 @@ class DirectionResolver:
         converter: Any = None,
         sae_ts: str | None = None,
         model_name: str = "",
+        hidden_size: int | None = None,
     ):
-        self.model, self.tokenizer, self.layer = model, tokenizer, layer
+        """``model`` may be a loader (a callable returning the HF model): the vLLM engine builds vectors that
+        need activations (differences of means) on the HF model, loaded only when such a vector is asked for."""
+        self._model: Any = None if callable(model) and not hasattr(model, "config") else model
+        self._load_model: Callable[[], Any] | None = model if self._model is None else None
+        self.hidden_size = hidden_size if hidden_size is not None else self._model.config.hidden_size
+        self.tokenizer, self.layer = tokenizer, layer
         self.sae, self.contrast, self.converter = sae, contrast, converter
         self.sae_ts, self.model_name = sae_ts, model_name
         self._cache: dict[tuple, Tensor] = {}
         self._rows: dict[int, Tensor] = {}
         self._d_sae: int | None = None
         self._lock = threading.RLock()
+
+    @property
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                assert self._load_model is not None
+                self._model = self._load_model()
+            return self._model
 
     def prefetch(self, specs: list[SteeringSpec]) -> None:
         """Load the decoder rows every spec of a batch needs with one SAE load.
@@ -72,7 +87,7 @@ class DirectionResolver:
         check_sae_fits(
             d_in=sae.cfg.d_in,
             hook_name=sae.cfg.metadata.hook_name,
-            hidden_size=self.model.config.hidden_size,
+            hidden_size=self.hidden_size,
             layer=self.layer,
             sae_name=self.sae.name,
         )
@@ -86,10 +101,10 @@ class DirectionResolver:
         key = (*source.cache_key(spec, self), spec.normalize)
         if key not in self._cache:
             vector = source.build(spec, self)
-            if vector.shape[0] != self.model.config.hidden_size:
+            if vector.shape[0] != self.hidden_size:
                 raise ValueError(
                     f"vector {spec.vector!r} has {vector.shape[0]} dimensions "
-                    f"but the model's hidden size is {self.model.config.hidden_size}"
+                    f"but the model's hidden size is {self.hidden_size}"
                 )
             self._cache[key] = vector / vector.norm() if spec.normalize else vector
         return self._cache[key]

