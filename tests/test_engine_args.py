@@ -66,3 +66,25 @@ def test_the_wire_form_carries_the_exact_vector():
     assert cache_salt(text) != cache_salt(WireSteering(6, -1.0, "add_renorm", direction, "generated").encode())
     with pytest.raises(ValueError, match="wire version 7"):
         decode('{"v": 7}')
+
+
+def test_an_unreachable_vllm_server_fails_in_seconds_naming_it():
+    import socket
+
+    from steering.provider.model_api import SteeredModelAPI
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    started = time.monotonic()
+    with pytest.raises(ValueError, match=f"the vLLM server at {url} cannot be reached"):
+        SteeredModelAPI("gemma-3-270m", base_url=url, engine="vllm")
+    assert time.monotonic() - started < 10
+
+
+def test_a_server_address_needs_the_vllm_engine():
+    from steering.provider.model_api import SteeredModelAPI
+
+    with pytest.raises(ValueError, match="is the address of a vLLM server: add -M engine=vllm"):
+        SteeredModelAPI("gemma-3-270m", base_url="http://127.0.0.1:1/v1")

@@ -153,3 +153,58 @@ def test_sampled_replies_are_seeded_per_prompt(engines, directions):
     rows = [Request([{"role": "user", "content": PROMPTS[0]}], None, seed=s, chat=False) for s in (1, 1, 2)]
     first, again, other = (g.token_ids for g in on_vllm(engines, rows, sampled))
     assert first == again and first != other
+
+
+@pytest.mark.slow
+def test_tensor_parallel_2_equals_tensor_parallel_1(engines, directions):
+    # two worker processes, each with half of every layer's heads; both apply the same change to the stream
+    from steering.models import resolve_model_path
+
+    _, tokenizer, _ = engines
+    settings = VllmSettings(max_model_len=256, tensor_parallel_size=2, kv_cache_memory=0.5)
+    parallel = shared_engine(resolve_model_path("gemma-3-270m"), "float32", settings)
+    try:
+        parallel.wait_ready()
+        requests = [
+            row(p, s)
+            for s in (None, RowSteering(directions[0], 1.0), RowSteering(directions[1], 0.5, "add_renorm"))
+            for p in PROMPTS[:4]
+        ]
+        generator = VllmGenerator(parallel, tokenizer, LAYER)
+        futures = [generator.submit(r, GREEDY) for r in requests]
+        wait(futures, timeout=600)
+        assert [f.result()[0].token_ids for f in futures] == [g.token_ids for g in on_vllm(engines, requests)]
+        assert parallel.description["tensor_parallel_size"] == 2
+        assert sum(status["steered_rows"] > 0 for status in parallel.rpc("steering_status")) == 2
+    finally:
+        parallel.stop()
+
+
+@pytest.mark.slow
+def test_inspect_eval_on_the_vllm_engine_gives_the_hf_engines_replies(engines, tmp_path):
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.log import ModelEvent
+
+    from evals.demo import french_demo
+
+    common = {"layer": LAYER, "chat_template": False, "fluency_proxy": False}
+    # the module's engine settings, so the provider finds the engine already running
+    vllm_args = {"engine": "vllm", "max_model_len": 512, "max_num_batched_tokens": 64, "max_num_seqs": 64}
+    replies, logs = {}, {}
+    for name, extra in (("hf", {"batch_size": 16}), ("vllm", vllm_args)):
+        task = french_demo(n_prompts=2, alphas="0,1", methods="add,add_renorm", max_tokens=8, prompting=False)
+        (log,) = inspect_eval(
+            task,
+            model="steered/gemma-3-270m",
+            model_args={**common, **extra},
+            temperature=0.0,  # greedy: the engines' samplers draw differently, their greedy tokens agree
+            log_dir=str(tmp_path / name),
+            display="none",
+        )
+        assert log.status == "success", log.error
+        replies[name] = {sample.id: sample.output.completion for sample in log.samples}
+        logs[name] = log
+    assert replies["vllm"] == replies["hf"] and len(replies["hf"]) == 8
+    call = next(e for e in logs["vllm"].samples[0].events if isinstance(e, ModelEvent)).call
+    assert call.request["provider"]["engine"]["name"] == "vllm"
+    assert call.request["provider"]["engine"]["dtype"] == "float32"

@@ -218,7 +218,7 @@ class VllmEngine:
                 if output.finished:
                     done = pending.pop(output.request_id, None)
                     if done is not None:
-                        done.future.set_result((output, len(pending) + 1))
+                        done.future.set_result(_completion(output, len(pending) + 1))
         self._fail_queued(RuntimeError("the vLLM engine shut down before this request ran"))
         for item in pending.values():
             item.future.set_exception(RuntimeError("the vLLM engine shut down while this request ran"))
@@ -241,8 +241,16 @@ class VllmEngine:
             raise self._start_error
         return self.description
 
-    def submit_raw(self, prompt: dict[str, Any], params: Any) -> Future:
-        """A future of (vLLM RequestOutput, requests in flight when it finished)."""
+    def submit(self, prompt_ids: list[int], salt: str | None, options: dict[str, Any]) -> Future:
+        """A future of the request's ``Completion``."""
+        from vllm import SamplingParams
+
+        prompt: dict[str, Any] = {"prompt_token_ids": prompt_ids, **({"cache_salt": salt} if salt else {})}
+        # vLLM matches stop strings on text it detokenizes; replies are decoded here, from the token ids
+        params = SamplingParams(**options, detokenize=bool(options.get("stop")))
+        return self._put(prompt, params)
+
+    def _put(self, prompt: dict[str, Any], params: Any) -> Future:
         future: Future = Future()
         if self._stopping.is_set():
             future.set_exception(RuntimeError("the vLLM engine has shut down"))
@@ -304,26 +312,52 @@ def _stop_all() -> None:
         engine.stop(timeout=10)
 
 
-def sampling_params(params: GenerationParams, seed: int | None, steering: str | None) -> Any:
-    from vllm import SamplingParams
+def request_options(params: GenerationParams, seed: int | None, steering: str | None) -> dict[str, Any]:
+    """Every sampling field set explicitly, so neither vLLM's nor a server's defaults fill one in."""
+    return {
+        "max_tokens": params.max_new_tokens,
+        "temperature": 0.0 if params.greedy else float(params.temperature),
+        "top_p": 1.0 if params.top_p is None else float(params.top_p),
+        "top_k": params.top_k or 0,
+        "min_p": 0.0,
+        "repetition_penalty": 1.0,
+        "seed": None if params.greedy else seed,
+        "stop": list(params.stop_seqs) or None,
+        "include_stop_str_in_output": True,  # cut as the HF engine cuts, from the decoded tokens
+        "extra_args": {EXTRA_ARGS_KEY: steering} if steering else None,
+    }
 
-    return SamplingParams(
-        max_tokens=params.max_new_tokens,
-        temperature=0.0 if params.greedy else float(params.temperature),
-        top_p=1.0 if params.top_p is None else float(params.top_p),
-        top_k=params.top_k or 0,
-        seed=None if params.greedy else seed,
-        stop=list(params.stop_seqs) or None,
-        include_stop_str_in_output=True,  # cut below exactly as the HF engine cuts, from the decoded tokens
-        extra_args={EXTRA_ARGS_KEY: steering} if steering else None,
-        detokenize=bool(params.stop_seqs),  # vLLM matches stop strings on the text it detokenizes
-    )
+
+SCORING_OPTIONS = {"max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 0}
+"""One token generated and the log-probability of every prompt token: a reply's likelihood, unsteered."""
+
+
+@dataclass
+class Completion:
+    """What either vLLM backend (in process or a server) returns for one request."""
+
+    token_ids: list[int]
+    finish_reason: str | None
+    prompt_logprobs: list[float | None] | None
+    """The log-probability of each prompt token given those before it (None for the first); when asked for."""
+    in_flight: int = 1
+
+
+def _completion(output: Any, in_flight: int) -> Completion:
+    logprobs = None
+    if output.prompt_logprobs is not None:
+        logprobs = [
+            None if entry is None else entry[token].logprob
+            for entry, token in zip(output.prompt_logprobs, output.prompt_token_ids)
+        ]
+    first = output.outputs[0]
+    return Completion(list(first.token_ids), first.finish_reason, logprobs, in_flight)
 
 
 class VllmGenerator:
-    """Requests in, ``Generation`` futures out: the HF engine's row semantics over a vLLM engine."""
+    """Requests in, ``Generation`` futures out: the HF engine's row semantics over a vLLM backend."""
 
-    def __init__(self, engine: VllmEngine, tokenizer: Any, layer: int, positions: str = "all") -> None:
+    def __init__(self, engine: Any, tokenizer: Any, layer: int, positions: str = "all") -> None:
         self.engine, self.tokenizer, self.layer, self.positions = engine, tokenizer, layer, positions
 
     def wire(self, request: Request) -> str | None:
@@ -333,44 +367,39 @@ class VllmGenerator:
         return WireSteering(self.layer, float(rows.alpha), rows.method, rows.direction, self.positions).encode()
 
     def submit(self, request: Request, params: GenerationParams, score_unsteered: bool = False) -> Future:
-        """A future of (Generation, seconds, requests in flight at its end)."""
+        """A future of (Generation, seconds)."""
         ids = self.tokenizer(prompt_text(self.tokenizer, request), add_special_tokens=False).input_ids
         steering = self.wire(request)
-        prompt: dict[str, Any] = {"prompt_token_ids": ids}
-        if steering:
-            prompt["cache_salt"] = cache_salt(steering)
         started = time.monotonic()
         result: Future = Future()
-        first = self.engine.submit_raw(prompt, sampling_params(params, request.seed, steering))
+        first = self.engine.submit(
+            ids, cache_salt(steering) if steering else None, request_options(params, request.seed, steering)
+        )
 
         def finish(done: Future) -> None:
             if done.exception() is not None:
                 result.set_exception(done.exception())
                 return
-            output, in_flight = done.result()
-            generation = self._generation(output, params, len(ids), in_flight)
+            generation = self._generation(done.result(), params, len(ids))
             if not (score_unsteered and generation.token_ids):
                 result.set_result((generation, time.monotonic() - started))
                 return
-            scoring = self.engine.submit_raw({"prompt_token_ids": ids + generation.token_ids}, _scoring_params())
 
             def scored(done: Future) -> None:
                 if done.exception() is not None:
                     result.set_exception(done.exception())
                     return
-                logprobs = done.result()[0].prompt_logprobs[len(ids) :]
-                picked = [entry[token].logprob for entry, token in zip(logprobs, generation.token_ids)]
+                picked = done.result().prompt_logprobs[len(ids) :]
                 generation.unsteered_logprob = sum(picked) / len(picked)
                 result.set_result((generation, time.monotonic() - started))
 
-            scoring.add_done_callback(scored)
+            self.engine.submit(ids + generation.token_ids, None, SCORING_OPTIONS).add_done_callback(scored)
 
         first.add_done_callback(finish)
         return result
 
-    def _generation(self, output: Any, params: GenerationParams, input_tokens: int, in_flight: int) -> Generation:
-        completion = output.outputs[0]
-        ids = list(completion.token_ids)
+    def _generation(self, completion: Completion, params: GenerationParams, input_tokens: int) -> Generation:
+        ids = completion.token_ids
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
         cut = _cut_at_stop(text, params.stop_seqs)
         ended = completion.finish_reason == "stop" or cut != text or len(ids) < params.max_new_tokens
@@ -380,12 +409,5 @@ class VllmGenerator:
             input_tokens=input_tokens,
             output_tokens=len(ids),
             token_ids=ids,
-            batch_rows=in_flight,
+            batch_rows=completion.in_flight,
         )
-
-
-def _scoring_params() -> Any:
-    from vllm import SamplingParams
-
-    # one token generated, the log-probability of every prompt token: the reply's likelihood, unsteered
-    return SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False)

@@ -23,7 +23,7 @@ from inspect_ai.model import (
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from steering.directions import SaeRef
-from steering.generation import Generation, GenerationParams, Request, generate_in_batches
+from steering.generation import Generation, GenerationParams, Request, generate_in_batches, prompt_text
 from steering.hooks import RowSteering
 from steering.layers import check_layer
 from steering.models import model_lock, versions
@@ -108,7 +108,17 @@ class SteeredModelAPI(ModelAPI):
         args = ProviderArgs.parse(model_args)
         # Inspect's cache key has the base URL but not the model args: naming the output-changing -M arguments
         # here keeps a task's cached replies at one alpha (or instruction, layer, SAE) from answering another
-        base_url = base_url or f"steered:{args.output_key()}"
+        if base_url and args.engine != "vllm":
+            raise ValueError(
+                f"base_url {base_url!r} is the address of a vLLM server: add -M engine=vllm "
+                "(the hf engine runs in this process)"
+            )
+        self._server: Any = None
+        if base_url:
+            from steering.engines.vllm_server import VllmServer
+
+            self._server = VllmServer(base_url)  # unreachable: fails here, in seconds, naming the URL
+        base_url = f"steered:{args.output_key()}" + (f"@{base_url}" if base_url else "")
         super().__init__(model_name=model_label(model_name), base_url=base_url, api_key=api_key, config=config)
         self.args = args
         check_layer_before_loading(self.args.layer, self.args.model_path or model_name)
@@ -179,10 +189,14 @@ class SteeredModelAPI(ModelAPI):
                 path = resolve_model_path(name)
                 device = self.args.device or default_device()
                 dtype = self.args.dtype or default_dtype(device)
-                engine = shared_engine(path, dtype, self.args.vllm_settings())
+                engine = self._server or shared_engine(path, dtype, self.args.vllm_settings())
                 tokenizer = AutoTokenizer.from_pretrained(path)
                 config = AutoConfig.from_pretrained(path)
                 check_layer(self.args.layer, config.get_text_config().num_hidden_layers)
+                if self._server is not None:
+                    opener = Request([{"role": "user", "content": "The"}], chat=False)
+                    probe = tokenizer(prompt_text(tokenizer, opener), add_special_tokens=False)
+                    self._server.check_steers(probe.input_ids, self.args.layer, config.get_text_config().hidden_size)
                 sae = (
                     SaeRef(self.args.sae, release=None)
                     if self.args.sae
@@ -234,7 +248,7 @@ class SteeredModelAPI(ModelAPI):
                     return
                 generation, elapsed = future.result()
                 SteeredModelAPI.generated_total += 1
-                size = self.args.vllm_settings().max_num_seqs
+                size = self.args.vllm_settings().max_num_seqs if self._server is None else generation.batch_rows
                 _complete(outer, result=(generation, elapsed, generation.batch_rows, size))
 
             inner.add_done_callback(done)

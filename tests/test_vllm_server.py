@@ -1,0 +1,126 @@
+"""A real ``vllm serve`` on loopback steers through the package's plugin; one without it is refused.
+
+Each server is a subprocess on a free port of 127.0.0.1, started and stopped by its fixture (about a minute to
+start on 2 cores). Gemma 3 270M, float32, greedy.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import wait
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import torch
+
+from steering.engines.vllm_engine import VllmGenerator, VllmSettings, shared_engine
+from steering.generation import GenerationParams, Request
+from steering.hooks import RowSteering
+
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vLLM is not installed"),
+    pytest.mark.slow,
+]
+LAYER = 6
+PROMPTS = ["I think", "The weather today", "When I was a child,", "A good breakfast"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve(model_dir: str, plugin: bool, log: Path) -> Iterator[str]:
+    """A ``vllm serve`` subprocess on a free loopback port; always stopped."""
+    import httpx
+
+    port = free_port()
+    env = {**os.environ, "STEERING_VLLM_PLUGIN": "1" if plugin else "0", "VLLM_CPU_OMP_THREADS_BIND": "0,1"}
+    command = [
+        str(Path(sys.executable).parent / "vllm"), "serve", model_dir, "--host", "127.0.0.1", "--port", str(port),
+        "--dtype", "float32", "--enforce-eager", "--max-model-len", "512", "--max-num-seqs", "64",
+        "--kv-cache-memory-bytes", str(2**29), "--generation-config", "vllm",
+    ]  # fmt: skip
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"vllm serve exited with {process.returncode}: {log.read_text()[-3000:]}")
+            try:
+                if httpx.get(url + "/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"vllm serve did not start in 300 s: {log.read_text()[-3000:]}")
+            time.sleep(1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def model_dir() -> str:
+    from steering.models import resolve_model_path
+
+    return resolve_model_path("gemma-3-270m")
+
+
+def replies(engine, requests: list[Request]) -> list[list[int]]:
+    from transformers import AutoTokenizer
+
+    from steering.models import resolve_model_path
+
+    generator = VllmGenerator(engine, AutoTokenizer.from_pretrained(resolve_model_path("gemma-3-270m")), LAYER)
+    futures = [generator.submit(r, GenerationParams(max_new_tokens=12)) for r in requests]
+    wait(futures, timeout=600)
+    return [f.result()[0].token_ids for f in futures]
+
+
+def test_a_vllm_server_with_the_plugin_gives_the_in_process_replies(model_dir, tmp_path):
+    from steering.engines.vllm_server import VllmServer
+
+    direction = torch.randn(640, generator=torch.Generator().manual_seed(0))
+    direction = direction / direction.norm() * 700
+    requests = [
+        Request([{"role": "user", "content": p}], s, chat=False)
+        for s in (None, RowSteering(direction, 1.0), RowSteering(direction, 0.5, "add_renorm"))
+        for p in PROMPTS
+    ]
+    with serve(model_dir, plugin=True, log=tmp_path / "serve.log") as url:
+        server = VllmServer(url)
+        server.check_steers([2, 818], LAYER, 640)  # passes: the plugin steers
+        over_http = replies(server, requests)
+        server.stop()
+    local = shared_engine(model_dir, "float32", VllmSettings(max_model_len=512, max_num_seqs=64))
+    try:
+        assert over_http == replies(local, requests)
+    finally:
+        local.stop()
+    assert over_http[:4] != over_http[4:8]
+
+
+def test_a_vllm_server_without_the_plugin_is_refused_naming_it(model_dir, tmp_path):
+    from steering.provider.model_api import SteeredModelAPI
+
+    with serve(model_dir, plugin=False, log=tmp_path / "serve.log") as url:
+        provider = SteeredModelAPI("gemma-3-270m", base_url=url, engine="vllm", layer=LAYER, chat_template=False)
+        with pytest.raises(ValueError, match=f"the vLLM server at {url} does not steer"):
+            provider._vllm_side()
