@@ -103,6 +103,11 @@ def main() -> None:
             seconds, tokens = case()
             runs[name].append({"seconds": seconds, "tokens": tokens, "tok_s": tokens / seconds})
             print(f"repeat {repeat + 1} {name}: {tokens} tokens in {seconds:.1f} s = {tokens / seconds:.1f} tok/s")
+        write(args.out, runs, description, engine_start, repeat + 1)  # a stopped run keeps its finished repeats
+    engine.stop()
+
+
+def write(out: str, runs: dict[str, list[dict]], description: dict, engine_start: float, repeats: int) -> None:
     medians = {name: statistics.median(r["tok_s"] for r in rows) for name, rows in runs.items()}
     ratios = {
         "vllm_over_hf_batch64": medians["vllm_steered"] / medians["hf_batch64_steered"],
@@ -118,12 +123,12 @@ def main() -> None:
         "engine_start_seconds": engine_start,
         "median_tok_s": medians,
         "ratios": ratios,
+        "repeats_finished": repeats,
         "runs": runs,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({"median_tok_s": medians, "ratios": ratios}, indent=2))
-    engine.stop()
 
 
 if __name__ == "__main__":
