@@ -69,11 +69,17 @@ def build_tokenizer() -> Any:
 
 
 def build_tiny_gemma(
-    path: str | Path, seed: int = 0, hidden_size: int = TINY_HIDDEN, layers: int = TINY_LAYERS, generation: int = 2
+    path: str | Path,
+    seed: int = 0,
+    hidden_size: int = TINY_HIDDEN,
+    layers: int = TINY_LAYERS,
+    generation: int = 2,
+    head_dim: int = 16,
 ) -> Path:
     """Save a random Gemma (``Gemma2ForCausalLM`` by default, ``generation=3`` for ``Gemma3ForCausalLM``;
     hidden 64, 4 layers, eager attention) and its tokenizer. A larger ``hidden_size`` gives a real SAE's
-    width to a model that is still cheap (its other dimensions stay tiny)."""
+    width to a model that is still cheap (its other dimensions stay tiny). vLLM's CPU attention takes head sizes
+    32, 64, 80, ... only: a fixture meant for it needs ``head_dim=32``."""
     from transformers import Gemma2Config, Gemma2ForCausalLM, Gemma3ForCausalLM, Gemma3TextConfig
 
     path = Path(path)
@@ -90,7 +96,7 @@ def build_tiny_gemma(
         num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        head_dim=16,
+        head_dim=head_dim,
         max_position_embeddings=512,
         sliding_window=64,
         pad_token_id=tokenizer.pad_token_id,
