@@ -208,3 +208,12 @@ def test_inspect_eval_on_the_vllm_engine_gives_the_hf_engines_replies(engines, t
     call = next(e for e in logs["vllm"].samples[0].events if isinstance(e, ModelEvent)).call
     assert call.request["provider"]["engine"]["name"] == "vllm"
     assert call.request["provider"]["engine"]["dtype"] == "float32"
+
+
+@pytest.mark.slow
+def test_stop_sequences_and_max_tokens_cut_replies_as_the_hf_engine_does(engines, directions):
+    params = GenerationParams(max_new_tokens=24, stop_seqs=(".", ","))
+    requests = [row(p, s) for s in (None, RowSteering(directions[0], 1.0)) for p in PROMPTS[:4]]
+    hf, vllm = on_hf(engines, requests, params), on_vllm(engines, requests, params)
+    assert [(g.text, g.stop_reason) for g in vllm] == [(g.text, g.stop_reason) for g in hf]
+    assert any(g.stop_reason == "stop" and len(g.token_ids) < 24 for g in hf), "no reply reached a stop sequence"
