@@ -39,6 +39,7 @@ def test_the_vllm_engine_without_vllm_names_the_package(monkeypatch):
         ({"enforce_eager": False}, "enforce_eager must stay true: steering hooks do not run inside CUDA graphs"),
         ({"max_num_batched_tokens": 8, "max_num_seqs": 16}, r"max_num_batched_tokens \(8\) must be at least"),
         ({"compile": True}, "compile=true is an HF engine setting"),
+        ({"batch_size": 16}, "batch_size=16 is an HF engine setting: vLLM batches every request in flight"),
         ({"device": "auto"}, "device=auto is an HF engine setting"),
     ],
 )

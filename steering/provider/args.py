@@ -185,6 +185,11 @@ def _check_engine(args: ProviderArgs) -> None:
         return
     if args.compile:
         raise ValueError("compile=true is an HF engine setting: vLLM runs its own kernels (drop -M compile)")
+    if args.batch_size is not None:
+        raise ValueError(
+            f"batch_size={args.batch_size} is an HF engine setting: vLLM batches every request in flight "
+            "(its limit is -M max_num_seqs)"
+        )
     if args.device not in (None, "cpu", "cuda"):
         raise ValueError(
             f"-M device={args.device} is an HF engine setting: vLLM places the model itself "
