@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -48,3 +49,12 @@ def tiny_sae(tiny_sae_dir: Path):
     from steering.directions import SaeRef, load_sae
 
     return load_sae(SaeRef(str(tiny_sae_dir), release=None))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _stop_vllm_engines():
+    """A test module's vLLM engines stop with it: each holds its weights and KV cache in processes of its own."""
+    yield
+    engines = sys.modules.get("steering.engines.vllm_engine")
+    if engines is not None:
+        engines.stop_shared()

@@ -305,6 +305,15 @@ def shared_engine(path: str, dtype: str, settings: VllmSettings) -> VllmEngine:
         return engine
 
 
+def stop_shared() -> None:
+    """Stop every shared engine (each holds weights and a KV cache in processes of its own)."""
+    with _SHARED_LOCK:
+        engines = list(_SHARED.values())
+        _SHARED.clear()
+    for engine in engines:
+        engine.stop()
+
+
 @atexit.register
 def _stop_all() -> None:
     logging.getLogger("vllm").setLevel(logging.CRITICAL)  # its shutdown messages would meet closed streams
