@@ -162,7 +162,7 @@ class VllmEngine:
             "version": vllm.__version__,
             "dtype": str(config.model_config.dtype).removeprefix("torch."),
             "device": str(config.device_config.device_type),
-            "attention": _attention_backend(engine),
+            "platform": _platform(),
             **asdict(self.settings),
         }
         return engine
@@ -273,6 +273,8 @@ class VllmEngine:
         self._queue.put(None)
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+        # a request queued while the loop was ending would otherwise wait forever
+        self._fail_queued(RuntimeError("the vLLM engine shut down before this request ran"))
         engine, self._engine = self._engine, None
         if engine is not None and hasattr(engine, "engine_core"):
             try:
@@ -281,7 +283,8 @@ class VllmEngine:
                 pass
 
 
-def _attention_backend(engine: Any) -> str:
+def _platform() -> str:
+    """vLLM's platform (its attention backend follows from it and the model)."""
     try:
         from vllm.platforms import current_platform
 
