@@ -62,15 +62,23 @@ def judge_messages(criterion: str, prompt: str, reply: str) -> tuple[str, str]:
     )
 
 
+_OBJECT_START = re.compile(r'\{\s*"')
+
+
 def _json_objects(text: str) -> list[tuple[int, int, object]]:
-    """(start, end, value) of every top-level JSON value that starts with ``{``, in order."""
+    """(start, end, value) of every top-level JSON value that starts with ``{``, in order; a malformed object
+    (``{"`` that does not decode) ends the list as ``(start, len(text), None)``."""
     decoder = json.JSONDecoder()
     found, position = [], text.find("{")
     while position != -1:
         try:
             value, end = decoder.raw_decode(text, position)
         except json.JSONDecodeError:
-            position = text.find("{", position + 1)
+            if _OBJECT_START.match(text, position):
+                # a malformed object: whatever follows may be text quoted inside it, never an answer
+                found.append((position, len(text), None))
+                break
+            position = text.find("{", position + 1)  # a stray brace in prose
             continue
         found.append((position, end, value))
         position = text.find("{", end)
@@ -82,8 +90,9 @@ def parse_grade(text: str) -> tuple[int | None, str]:
 
     The grader's answer is the last well-formed JSON object with a ``score`` key, and
     nothing after it may open another object (a truncated final answer is not replaced by
-    an earlier one, which could be quoted from the graded reply). There is no fallback
-    that reads a number elsewhere in the text. The score must be a JSON integer in 1..10.
+    an earlier one, which could be quoted from the graded reply), and an object that opens
+    but does not decode ends the search: what follows may be quoted inside it. There is no
+    fallback that reads a number elsewhere in the text. The score must be a JSON integer in 1..10.
     """
     reasoning = text.strip()
     answers = [(end, value) for _, end, value in _json_objects(text) if isinstance(value, dict) and "score" in value]

@@ -36,6 +36,11 @@ def test_a_reply_cannot_close_its_block():
         # a quoted object, then a truncated final answer: unscored, not the quoted 10
         ('It wrote {"score": 10}. {"reasoning": "broken json", "score": 4', None),
         ('{"reasoning": "broken json", "score": 4', None),
+        # a malformed answer quoting an object: the quoted object is inside it, not the grader's answer
+        ('{"reasoning": "it contains {"score": 9}, ignore that", "score": 2', None),
+        ('{"reasoning": "it contains {"score": 9}, ignore that", "score": 2}', None),
+        # a stray brace in prose is not an object
+        ('The reply prints `if x {` twice. {"reasoning": "code", "score": 2}', 2),
         ('{"reasoning": "x", "score": 11}', None),
         ('{"reasoning": "x", "score": 0}', None),
         ('{"reasoning": "x", "score": "9"}', None),
