@@ -195,8 +195,12 @@ def run_capability_tax(setting: DemoSetting, out: Path, model_args: dict, sweep:
         facts(n=CAPABILITY_QUESTIONS, max_tokens=CAPABILITY_MAX_TOKENS),
         f"steered/{setting.model}",
         # one batch per setting: a decode step reads the whole lm head whatever the rows, so rows are nearly free
-        {**model_args, **({} if "engine" in model_args else {"batch_size": 64}), "vector": "diff_of_means",
-         "fluency_proxy": False},  # fmt: skip
+        {
+            **model_args,
+            **({} if "engine" in model_args else {"batch_size": 64}),
+            "vector": "diff_of_means",
+            "fluency_proxy": False,
+        },  # fmt: skip
         [alpha for alpha in setting.alphas if alpha in CAPABILITY_ALPHAS],
         ["add", "add_renorm"],
         logs,

@@ -162,6 +162,49 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
+_TOKEN_IDS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")
+_NOT_SAMPLING = {*_TOKEN_IDS, "transformers_version", "use_cache", "return_dict_in_generate", "cache_implementation"}
+
+
+def generation_defaults(config: Any) -> dict[str, Any]:
+    """What a model's hub ``generation_config`` sets beyond its token ids (``repetition_penalty``, ``top_k``, ...):
+    the defaults both engines ignore, logged with every call so a reader sees what the model's authors chose."""
+    if config is None:
+        return {}
+    return {
+        key: value
+        for key, value in config.to_diff_dict().items()
+        if key not in _NOT_SAMPLING and not key.startswith(("_", "output_"))
+    }
+
+
+def hub_generation_defaults(path: str) -> dict[str, Any]:
+    """``generation_defaults`` of a model folder's ``generation_config.json`` ({} without one)."""
+    from transformers import GenerationConfig
+
+    try:
+        return generation_defaults(GenerationConfig.from_pretrained(path))
+    except OSError:
+        return {}
+
+
+def neutral_generation_config(model: Any) -> dict[str, Any]:
+    """Replace the model's generation defaults with its token ids alone, returning what was dropped.
+
+    transformers fills every field a ``GenerationConfig`` leaves unset from ``model.generation_config``, so a
+    shipped ``repetition_penalty`` or ``top_k`` would act on steered replies and not on the unsteered-likelihood
+    pass; the vLLM engine ignores them too (``generation_config="vllm"``), so both engines sample alike.
+    """
+    from transformers import GenerationConfig
+
+    hub = model.generation_config
+    dropped = generation_defaults(hub)
+    ids = {key: getattr(hub, key, None) for key in _TOKEN_IDS}
+    model.generation_config = GenerationConfig(**{key: value for key, value in ids.items() if value is not None})
+    model.steering_generation_defaults = dropped
+    return dropped
+
+
 def load_model(name: str, device: str, dtype: str, attn: str | None = None) -> tuple[Any, Any]:
     """(model, tokenizer), loaded once per process for each (name, device, dtype, attention)."""
     key = (name, device, dtype, attn)
@@ -175,6 +218,7 @@ def load_model(name: str, device: str, dtype: str, attn: str | None = None) -> t
                 path, dtype=getattr(torch, dtype), device_map=device, attn_implementation=kernel
             )
             model.eval().requires_grad_(False)
+            neutral_generation_config(model)
             tokenizer = AutoTokenizer.from_pretrained(path)
             tokenizer.padding_side = "left"
             if tokenizer.pad_token is None:

@@ -64,16 +64,18 @@ class PerRowSampler(LogitsProcessor):
 _M32 = 0xFFFFFFFF
 
 
-def prompt_seed(seed: int | None, messages: Sequence[dict[str, str]]) -> int | None:
-    """A row's sampling seed: the run's seed mixed with its prompt.
+def prompt_seed(seed: int | None, messages: Sequence[dict[str, str]], epoch: int = 1) -> int | None:
+    """A row's sampling seed: the run's seed mixed with its prompt and epoch.
 
-    Rows of one prompt share their noise at every alpha and method (the pairing the curves rely on);
-    different prompts draw independent noise (the bootstrap over prompts assumes they do). With one
-    seed for every row, near-identical prompts sampled the same noise and gave the same text.
+    Rows of one prompt and epoch share their noise at every alpha and method (the pairing the curves rely
+    on); different prompts, and the epochs of one prompt, draw independent noise, so ``--epochs 2`` draws
+    each reply again instead of copying it. With one seed for every row, near-identical prompts sampled
+    the same noise and gave the same text. Epoch 1 keeps the seed it had before epochs entered it.
     """
     if seed is None:
         return None
-    text = json.dumps([int(seed), [[m["role"], m["content"]] for m in messages]], ensure_ascii=False)
+    turns = [[m["role"], m["content"]] for m in messages]
+    text = json.dumps([int(seed), turns] if epoch == 1 else [int(seed), int(epoch), turns], ensure_ascii=False)
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") & 0x7FFFFFFF
 
 

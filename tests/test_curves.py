@@ -11,6 +11,7 @@ import pytest
 from inspect_ai import Task
 from inspect_ai import eval as inspect_eval
 from inspect_ai.dataset import Sample
+from inspect_ai.log import ModelEvent
 from inspect_ai.solver import generate
 
 from evals.curves import PROMPTING, CurvesError, load_table, main, write_outputs
@@ -22,7 +23,7 @@ ALPHAS = [-40.0, 0.0, 40.0]
 METHODS = ["add", "add_renorm"]
 
 
-def _sweep(model_dir, sae_dir, log_dir, grader="stubgrader/length", **task_args):
+def _sweep(model_dir, sae_dir, log_dir, grader="stubgrader/length", epochs=1, **task_args):
     args = {"alphas": ALPHAS, "methods": METHODS, "n_prompts": 4, "feature": 5, "max_tokens": 16, "temperature": 0}
     args["prompting"] = False  # the module's sweep turns it on
     (log,) = inspect_eval(
@@ -32,6 +33,7 @@ def _sweep(model_dir, sae_dir, log_dir, grader="stubgrader/length", **task_args)
         model_roles={"grader": grader},
         log_dir=str(log_dir),
         display="none",
+        epochs=epochs,
     )
     assert log.status == "success"
     return log
@@ -65,7 +67,11 @@ def test_summary_means_and_counts_equal_a_hand_computation(sweep):
                 row = summary[(summary.method == method) & (summary.alpha == alpha) & (summary.scorer == scorer)]
                 assert row["n"].item() == 4 and row["n_unscored"].item() == 0
                 assert row["mean"].item() == pytest.approx(np.mean(values))
-                assert row["sem"].item() == pytest.approx(np.std(values, ddof=1) / 2)
+                # one row per prompt: the bootstrap over prompts has the plug-in standard error, and a
+                # percentile interval of a mean stays between the smallest and the largest value
+                assert row["sem"].item() == pytest.approx(np.std(values) / 2, rel=0.15)
+                assert min(values) <= row["ci95_low"].item() <= row["mean"].item() <= row["ci95_high"].item()
+                assert row["ci95_high"].item() <= max(values) and row["n_prompts"].item() == 4
             combined = summary[(summary.method == method) & (summary.alpha == alpha) & (summary.scorer == "combined")]
             assert combined["mean"].item() == pytest.approx(((np.mean(values) - 1) / 9) ** 2)
 
@@ -129,7 +135,7 @@ def test_unscored_grades_are_counted_not_averaged(tiny_model_dir, tiny_sae_dir, 
     fluency = result["summary"][result["summary"].scorer == "fluency"].iloc[0]
     assert (fluency["n"], fluency["n_unscored"]) == (0, 4)
     assert pd.isna(fluency["mean"])
-    assert "| french | " in result["report"].split("## Unscored samples")[1].split("## Mean")[0]
+    assert "| french | " in result["report"].split("## Unscored and failed rows")[1].split("## Mean")[0]
 
 
 def test_different_models_are_kept_apart(sweep, tiny_model_dir, tiny_sae_dir, tmp_path):
@@ -193,18 +199,62 @@ def _damage(log_path, out_path):
     return log.samples[0].id, log.samples[1].id
 
 
-def test_failed_samples_are_reported_by_name_and_never_averaged(sweep, tmp_path):
+def test_failed_samples_are_named_counted_and_the_worst_score_in_the_combined_score(sweep, tmp_path):
     log, log_dir, _, result = sweep
     (log_file,) = log_dir.glob("*.eval")
     (tmp_path / "logs").mkdir()
     errored, limited = _damage(log_file, tmp_path / "logs" / "damaged.eval")
     damaged = write_outputs([tmp_path / "logs"], tmp_path / "out")
-    assert len(damaged["table"]) == len(result["table"]) - 2
-    assert errored not in set(damaged["table"]["sample_id"]) and limited not in set(damaged["table"]["sample_id"])
+    table = damaged["table"]
+    assert len(table) == len(result["table"])  # kept, so their cells can count them
+    bad = table[table["sample_id"].isin([errored, limited])]
+    assert bad["behavior"].isna().all() and bad["fluency"].isna().all() and (bad["failure"] != "").all()
     failed = damaged["dropped"]["failed_samples"]
     assert any(errored in f and "boom" in f for f in failed)
     assert any(limited in f and "limit: time" in f for f in failed)
-    assert "2 failed sample(s)" in damaged["report"] and errored in damaged["report"]
+    assert "2 of them failed" in damaged["report"] and errored in damaged["report"]
+
+    grades = _hand_grades(log)
+    meta = {s.id: s.metadata for s in log.samples}
+    method, alpha = meta[errored]["method"], meta[errored]["alpha"]
+    lost = {
+        meta[i]["prompt_id"] for i in (errored, limited) if (meta[i]["method"], meta[i]["alpha"]) == (method, alpha)
+    }
+    others = [g for (m, a, p), g in grades.items() if (m, a) == (method, alpha) and p not in lost]
+    summary = damaged["summary"]
+    cell = summary[(summary.method == method) & (summary.alpha == alpha) & (summary.vector != PROMPTING)]
+    behaviour = cell[cell.scorer == "behavior"].iloc[0]
+    assert (behaviour["n"], behaviour["n_failed"], behaviour["n_unscored"]) == (4 - len(lost), len(lost), 0)
+    assert behaviour["mean"] == pytest.approx(np.mean(others))  # a scorer's own mean: scored rows, failures beside
+    combined = cell[cell.scorer == "combined"].iloc[0]
+    normalised = [(g - 1) / 9 for g in others]
+    assert combined["mean_scored"] == pytest.approx(np.mean(normalised) ** 2)
+    assert combined["mean"] == pytest.approx((sum(normalised) / 4) ** 2)  # a failed row counts as 0
+    assert (combined["n"], combined["n_failed"]) == (4, len(lost))
+
+
+def test_a_cell_with_unscored_rows_ranks_below_the_same_cell_scored():
+    from evals.analysis.stats import best_alphas, summarize
+
+    rows = []
+    for alpha in (1.0, 2.0):
+        for prompt in ("p0", "p1", "p2", "p3"):
+            rows.append({"method": "add", "alpha": alpha, "prompt_id": prompt, "french_share": 0.9,
+                         "fluency_offline": 0.8, "vector": "diff_of_means"})  # fmt: skip
+    table = pd.DataFrame(rows)
+    for key, value in {"task": "t", "concept": "-", "model": "m", "sae": "-", "layer": 6, "positions": "all",
+                       "feature": np.nan, "settings": "-", "epoch": 1}.items():  # fmt: skip
+        table[key] = value
+    table["sample_id"] = table["alpha"].astype(str) + table["prompt_id"]
+    # alpha 1 is the better cell on its scored rows, but its judge (here the fluency check) failed on half of them
+    table.loc[table.alpha == 1.0, "french_share"] = 1.0
+    table.loc[(table.alpha == 1.0) & table.prompt_id.isin(["p0", "p1"]), "fluency_offline"] = np.nan
+    summary = summarize(table)
+    one = summary[(summary.alpha == 1.0) & (summary.scorer == "combined_offline")].iloc[0]
+    assert one["n_unscored"] == 2 and one["mean_scored"] == pytest.approx(0.8)
+    assert one["mean"] == pytest.approx(1.0 * 0.4)
+    best = best_alphas(table).iloc[0]
+    assert best["alpha_insample"] == 2.0 and best["alpha_heldout"] == 2.0
 
 
 def test_a_corrupt_log_is_skipped_by_name_and_the_rest_are_used(sweep, tmp_path, capsys):
@@ -327,3 +377,49 @@ def test_prompting_can_be_turned_off(tiny_model_dir, tiny_sae_dir):
     task = french(alphas=[0.0], n_prompts=2, feature=5, prompting=False)
     assert all(s.metadata["method"] != PROMPTING for s in task.dataset)
     assert french(alphas=[0.0], n_prompts=2, feature=5).metadata["instruction"] == "Answer in French."
+
+
+def test_a_judged_and_a_judge_free_run_analysed_together_each_get_their_own_pick(
+    sweep, tiny_model_dir, tiny_sae_dir, tmp_path
+):
+    _, log_dir, _, _ = sweep
+    _sweep(tiny_model_dir, tiny_sae_dir, tmp_path / "free", judge=False)
+    result = write_outputs([log_dir, tmp_path / "free"], tmp_path / "out")
+    best = result["best"]
+    assert set(best["objective"]) == {"combined", "combined_offline"}
+    assert best["alpha_heldout"].notna().all() and best["alpha_insample"].notna().all()
+    summary = result["summary"]
+    judged = set(summary[summary["scorer"].isin(["behavior", "fluency"])]["settings"])
+    assert len(judged) == 1  # no empty judge rows (or plots) for the judge-free run
+    judge_plots = [p for p in result["plots"] if p.scorer in ("behavior", "fluency")]
+    assert len(judge_plots) == 2  # the judged run's only
+    assert len(result["leaderboard"]) == 3 and not result["unranked"]  # two SAE rows and the prompting one
+
+
+def test_epochs_are_new_draws_paired_within_an_epoch_and_nested_in_their_prompt(tiny_model_dir, tiny_sae_dir, tmp_path):
+    from evals.analysis.stats import summarize
+
+    log = _sweep(tiny_model_dir, tiny_sae_dir, tmp_path / "logs", judge=False, alphas=[0.0, 40.0], methods="add",
+                 n_prompts=6, temperature=1.0, seed=11, epochs=2)  # fmt: skip
+    replies: dict[str, dict[int, str]] = {}
+    for sample in log.samples:
+        replies.setdefault(sample.id, {})[sample.epoch] = sample.output.completion
+    differ = sum(texts[1] != texts[2] for texts in replies.values())
+    assert differ >= 0.8 * len(replies), f"only {differ} of {len(replies)} rows drew a new reply in epoch 2"
+    # row seeds pair alphas within a prompt and epoch, and differ between epochs
+    seeds: dict[tuple[str, int], set[int]] = {}
+    for sample in log.samples:
+        (call,) = [e.call for e in sample.events if isinstance(e, ModelEvent) and e.call is not None]
+        key = (sample.metadata["prompt_id"], sample.epoch)
+        seeds.setdefault(key, set()).add(call.request["generation"]["row_seed"])
+    assert all(len(s) == 1 for s in seeds.values()) and len({s.pop() for s in seeds.values()}) == len(seeds)
+    # the prompt is the unit: 6 prompts, each with both epochs' rows (12 per cell)
+    table = load_table([tmp_path / "logs"])
+    summary = summarize(table)
+    shares = summary[summary["scorer"] == "french_share"]
+    assert set(shares["n_prompts"]) == {6} and set(shares["n"]) == {12}
+    # copying epoch 1 as epoch 2 (what a seeded run drew before) would not narrow them at all
+    copied = pd.concat([table[table["epoch"] == 1], table[table["epoch"] == 1].assign(epoch=2)])
+    first, twice = summarize(table[table["epoch"] == 1]), summarize(copied)
+    assert np.allclose(first["ci95_low"], twice["ci95_low"], equal_nan=True)
+    assert np.allclose(first["ci95_high"], twice["ci95_high"], equal_nan=True)

@@ -196,3 +196,40 @@ def test_raw_prompts_are_bos_and_the_text_as_a_base_model_is_run(tiny):
             plain = model.generate(torch.tensor([row]), max_new_tokens=12, do_sample=False)[0, len(row) :]
         assert out.input_tokens == len(row) and out.token_ids == plain.tolist()[: len(out.token_ids)]
     assert outs[1].input_tokens == 1
+
+
+def test_a_models_own_generation_defaults_never_act_and_are_reported(tiny_model_dir, tmp_path):
+    """A shipped repetition_penalty / no_repeat_ngram_size would change steered replies (transformers fills
+    every unset field from the model's generation_config); the loader drops them and says which."""
+    import json
+    import shutil
+
+    from steering.models import hub_generation_defaults, load_model
+
+    shipped = tmp_path / "penalised"
+    shutil.copytree(tiny_model_dir, shipped)
+    config = json.loads((shipped / "generation_config.json").read_text())
+    config.update(repetition_penalty=1.5, no_repeat_ngram_size=2)
+    (shipped / "generation_config.json").write_text(json.dumps(config))
+    requests = [Request(_messages(p)) for p in PROMPTS]
+    params = GenerationParams(max_new_tokens=24)
+
+    plain_model, tokenizer = load_model(str(tiny_model_dir), "cpu", "float32")
+    penalised_model, _ = load_model(str(shipped), "cpu", "float32")
+    plain = [g.token_ids for g in generate(plain_model, tokenizer, requests, params, LAYER)]
+    assert [g.token_ids for g in generate(penalised_model, tokenizer, requests, params, LAYER)] == plain
+
+    # the penalty is real: left in the model's generation_config it changes the tokens
+    from transformers import GenerationConfig
+
+    penalised_model.generation_config = GenerationConfig.from_pretrained(shipped)
+    try:
+        assert [g.token_ids for g in generate(penalised_model, tokenizer, requests, params, LAYER)] != plain
+    finally:
+        from steering.models import neutral_generation_config
+
+        neutral_generation_config(penalised_model)
+    expected = {"repetition_penalty": 1.5, "no_repeat_ngram_size": 2}
+    assert penalised_model.steering_generation_defaults == expected
+    assert hub_generation_defaults(str(shipped)) == expected
+    assert hub_generation_defaults(str(tiny_model_dir)) == {}

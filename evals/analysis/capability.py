@@ -3,7 +3,8 @@
 Each log of ``evals.capability`` is one setting, named by its model-level steering arguments: no alpha
 is the unsteered model (drawn at alpha 0 under every method), an ``instruction`` is the prompting
 reference. The headline metric is the task's first scorer, per sample as a number (C/I as 1/0), so
-accuracy and any mean score read the same way; intervals are bootstraps over the task's samples.
+accuracy and any mean score read the same way; intervals are bootstraps over the task's questions, each
+question's epochs drawn together.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from inspect_ai.log import list_eval_logs, read_eval_log
 from inspect_ai.scorer import value_to_float
 
 from evals.analysis.schema import PROMPTING, CurvesError
-from evals.analysis.stats import mean_interval, ratio_of_means
+from evals.analysis.stats import mean_estimate, ratio_estimate
 
 UNSTEERED = "unsteered"
 KEYS = ["task", "model", "metric", "method", "alpha"]
@@ -60,12 +61,12 @@ def capability_samples(paths: Sequence[str | Path]) -> pd.DataFrame:
 
 def capability_summary(samples: pd.DataFrame) -> pd.DataFrame:
     """Mean and 95% bootstrap interval per setting; the unsteered setting is every steering method's alpha 0."""
-    rng = np.random.default_rng(0)
     rows = []
     for keys, cell in samples.groupby(KEYS, dropna=False):
-        low, high = mean_interval(cell["value"].to_numpy(float), rng)
-        rows.append({**dict(zip(KEYS, keys)), "n": len(cell), "mean": cell["value"].mean(), "ci95_low": low,
-                     "ci95_high": high})  # fmt: skip
+        estimate = mean_estimate(cell["value"].to_numpy(float), cell["sample_id"].to_numpy(object))
+        rows.append({**dict(zip(KEYS, keys)), "n": len(cell), "n_questions": estimate.n_prompts,
+                     "mean": estimate.value, "ci95_low": estimate.low, "ci95_high": estimate.high,
+                     "note": estimate.note})  # fmt: skip
     summary = pd.DataFrame(rows)
     steering = sorted(set(summary["method"]) - {UNSTEERED, PROMPTING})
     base = summary[summary["method"] == UNSTEERED]
@@ -73,8 +74,8 @@ def capability_summary(samples: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([summary, *copies], ignore_index=True).sort_values(KEYS).reset_index(drop=True)
 
 
-def retained(samples: pd.DataFrame, method: str, alpha: float, seed: int = 0) -> dict[str, float]:
-    """Steered accuracy / unsteered accuracy at (method, alpha), with a paired bootstrap over samples."""
+def retained(samples: pd.DataFrame, method: str, alpha: float) -> dict[str, float]:
+    """Steered accuracy / unsteered accuracy at (method, alpha), with a paired bootstrap over questions."""
     base = samples[samples["method"] == UNSTEERED].set_index(["sample_id", "epoch"])["value"]
     if method == PROMPTING:
         cell = samples[samples["method"] == PROMPTING]
@@ -82,9 +83,11 @@ def retained(samples: pd.DataFrame, method: str, alpha: float, seed: int = 0) ->
         cell = samples[samples["method"] == UNSTEERED]
     else:
         cell = samples[(samples["method"] == method) & (samples["alpha"] == alpha)]
-    both = pd.concat([cell.set_index(["sample_id", "epoch"])["value"], base], axis=1, join="inner").to_numpy(float)
-    result = ratio_of_means(both.reshape(-1, 2), np.random.default_rng(seed))
-    return {"retained": result.pop("ratio"), **result}
+    both = pd.concat([cell.set_index(["sample_id", "epoch"])["value"], base], axis=1, join="inner")
+    values = both.to_numpy(float).reshape(-1, 2)
+    result = ratio_estimate(values[:, 0], values[:, 1], both.index.get_level_values("sample_id").to_numpy(object))
+    return {"retained": result.value, "ci95_low": result.low, "ci95_high": result.high, "n": len(values),
+            "note": result.note}  # fmt: skip
 
 
 def with_capability(board: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:

@@ -29,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(listed in summary.md)",
             file=sys.stderr,
         )
+    for item in result["unranked"]:
+        print(f"steering-curves: warning: not ranked: {item}", file=sys.stderr)
     print(compact(result["summary"], result["best"]))
     print(f"\nwrote {len(result['plots'])} plots, summary.md (every figure) and the tables to {args.out}")
     return 0

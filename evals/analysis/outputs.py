@@ -23,7 +23,8 @@ def write_outputs(paths: Sequence[str | Path], out: str | Path) -> dict[str, obj
     summary = summarize(table)
     best = best_alphas(table)
     audit = judge_audit(table)
-    board = leaderboard(table)
+    unranked: list[str] = []
+    board = leaderboard(table, unranked)
     board_md = leaderboard_markdown(board)
     board.to_csv(out / "leaderboard.csv", index=False)
     (out / "leaderboard.md").write_text("# Steerability leaderboard\n\n" + board_md + "\n")
@@ -31,26 +32,33 @@ def write_outputs(paths: Sequence[str | Path], out: str | Path) -> dict[str, obj
     summary.to_csv(out / "summary.csv", index=False)
     best.to_csv(out / "best_alpha.csv", index=False)
     audit.to_csv(out / "judge_audit.csv", index=False)
-    unscored = summary[summary["n_unscored"] > 0]
+    missing = summary[(summary["n_unscored"] > 0) | (summary["n_failed"] > 0)]
     report = "\n\n".join(
         [
             "# Steering sweep summary",
-            f"{len(table)} samples from {table['log'].nunique()} log(s); "
-            f"{len(dropped['failed_samples'])} failed sample(s) and {len(dropped['skipped_logs'])} unreadable log(s) "
-            f"left out (listed below); {len(dropped['duplicates'])} repeated copies of samples counted once.",
+            f"{len(table)} samples from {table['log'].nunique()} log(s), {len(dropped['failed_samples'])} of them "
+            f"failed (listed below; counted as the worst score in combined scores); "
+            f"{len(dropped['skipped_logs'])} unreadable log(s) left out; {len(dropped['duplicates'])} repeated "
+            "copies of samples counted once. Every interval is a 95% percentile bootstrap over prompts (a prompt's "
+            "epochs and rows are drawn together).",
             "## Best alpha per method (by the combined score; picked on half the prompts, reported on the other half)",
             markdown(best),
             "## Leaderboard (steering vs prompting)",
             board_md,
+            "## Runs that cannot be ranked",
+            listing(unranked),
             "## Judge audit (Spearman rank correlation of each judge with its deterministic check)",
             audit_section(audit),
-            "## Failed samples (errored or stopped by a limit; excluded, never averaged in)",
+            "## Failed samples (errored or stopped by a limit: no scores; the worst score in combined scores)",
             listing(dropped["failed_samples"]),
             "## Unreadable logs (skipped)",
             listing(dropped["skipped_logs"]),
-            "## Unscored samples (the grader gave no grade; excluded from means, never counted as zeros)",
-            markdown(unscored[[*GROUP, "method", "alpha", "scorer", "n_unscored"]]) if len(unscored) else "none",
-            "## Mean, standard error and 95% interval per alpha",
+            "## Unscored and failed rows per cell (left out of a scorer's mean, counted as 0 in combined scores; "
+            "mean_scored is the combined score without them)",
+            markdown(missing[[*GROUP, "method", "alpha", "scorer", "n_unscored", "n_failed", "mean", "mean_scored"]])
+            if len(missing)
+            else "none",
+            "## Mean, bootstrap standard error and 95% interval per alpha (percentile bootstrap over prompts)",
             markdown(summary),
         ]
     )
@@ -67,6 +75,7 @@ def write_outputs(paths: Sequence[str | Path], out: str | Path) -> dict[str, obj
         "best": best,
         "audit": audit,
         "dropped": dropped,
+        "unranked": unranked,
         "plots": plots,
         "report": report,
     }

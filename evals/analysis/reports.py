@@ -19,11 +19,49 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
+def interval_text(value: float, low: float, high: float, note: str = "", signed: bool = False) -> str:
+    """``0.52 [0.40, 0.63]``; without an interval, the value and why (``0.52 (1 prompt: no interval ...)``)."""
+    number = "{:+.2f}" if signed else "{:.2f}"
+    if pd.isna(value):
+        return f"- ({note})" if note else "-"
+    if pd.isna(low):
+        return f"{number.format(value)} ({note or 'no interval'})"
+    return f"{number.format(value)} [{number.format(low)}, {number.format(high)}]"
+
+
 def listing(items: list[str], limit: int = 50) -> str:
     if not items:
         return "none"
     more = [f"- ... and {len(items) - limit} more"] if len(items) > limit else []
     return "\n".join([*(f"- {item}" for item in items[:limit]), *more])
+
+
+def _pick_line(r: object) -> str:
+    """One method's best alpha in the terminal view: in sample, held out with its interval, against prompting."""
+    if pd.isna(r.alpha_heldout) and pd.isna(r.alpha_insample):
+        return f"  {r.method}: {r.note or 'cannot be ranked'}"
+    line = f"  {r.method}: alpha {r.alpha_insample:g} ({r.objective} {r.score_insample:.2f}); held out: "
+    if pd.isna(r.alpha_heldout):
+        return line + (r.note or "no pick")
+    line += f"alpha {r.alpha_heldout:g} -> {interval_text(r.score_heldout, r.heldout_low, r.heldout_high, r.note)}"
+    if not pd.isna(r.vs_prompting):
+        versus = interval_text(r.vs_prompting, r.vs_prompting_low, r.vs_prompting_high, r.versus_note, signed=True)
+        line += f"; vs prompting {r.prompting_heldout:.2f}: {versus}"
+    return line
+
+
+def _missing_line(group: pd.DataFrame) -> list[str]:
+    combined = group[group["scorer"].isin(["combined", "combined_offline"])]
+    if combined.empty:
+        return []
+    first = combined[combined["scorer"] == combined["scorer"].iloc[0]]
+    unscored, failures = int(first["n_unscored"].sum()), int(first["n_failed"].sum())
+    if not unscored and not failures:
+        return []
+    return [
+        f"missing: {unscored} unscored and {failures} failed row(s), counted as 0 in {first['scorer'].iloc[0]} "
+        "(summary.csv's mean_scored leaves them out)"
+    ]
 
 
 def compact(summary: pd.DataFrame, best: pd.DataFrame) -> str:
@@ -39,17 +77,7 @@ def compact(summary: pd.DataFrame, best: pd.DataFrame) -> str:
         chosen = best
         for key, value in zip(GROUP, keys):
             chosen = chosen[(chosen[key] == value) | (chosen[key].isna() & pd.isna(value))]
-        picks = [
-            f"  {r.method}: alpha {r.alpha_insample:g} ({r.objective} {r.score_insample:.2f}); held out: "
-            f"alpha {r.alpha_heldout:g} -> {r.score_heldout:.2f}"
-            + (
-                ""
-                if pd.isna(r.vs_prompting)
-                else f"; vs prompting {r.prompting_heldout:.2f}: {r.vs_prompting:+.2f} "
-                f"[{r.vs_prompting_low:+.2f}, {r.vs_prompting_high:+.2f}]"
-            )
-            for r in chosen.itertuples()
-        ]
+        picks = [_pick_line(r) for r in chosen.itertuples()]
         asked = [
             f"{r.scorer} {r.mean:.2f}"
             for r in reference.itertuples()
@@ -62,6 +90,7 @@ def compact(summary: pd.DataFrame, best: pd.DataFrame) -> str:
                     f"{keys[0]}: {group_label(keys)}",
                     wide.to_string(float_format=lambda v: f"{v:.2f}"),
                     *([f"prompting reference: {', '.join(asked)}"] if asked else []),
+                    *_missing_line(group),
                     "best alpha:",
                     *picks,
                 ]

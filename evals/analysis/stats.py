@@ -1,17 +1,29 @@
 """The one statistics module: every mean, interval, combined score, best cell and comparison with prompting.
 
-Summary, best alpha, leaderboard, terminal view and the SAE-TS paper preset all call these functions, so
-they cannot disagree: one combined score (``product_of_means``) and one selection rule (``best_cell``).
+Summary, best alpha, leaderboard, terminal view, capability and the SAE-TS paper preset all call these
+functions, so they cannot disagree: one combined score (``product_of_means``), one selection rule
+(``best_cell``) and one interval (``cluster_bootstrap``).
+
+The independent unit is the prompt (the question, for capability): epochs and repeated rows of a prompt are
+nested inside it, so every interval resamples prompts, never rows, and copied rows cannot narrow it.
+Intervals are bootstrap percentiles, so a mean of 0-1 scores keeps its interval in [0, 1] and a 1-10 grade
+in [1, 10]. For the combined score and the choice of alpha, a row the grader left unscored or that failed
+counts as the worst score (0), as AxBench counts an unparseable rating; the mean over scored rows stays
+beside it (``mean_scored``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from evals.analysis.schema import BOOTSTRAP, COMBINED, GROUP, PROMPTING, REFERENCE, SCORERS, SETTINGS
+
+MIN_PROMPTS = 2
+"""Fewer prompts than this give a value but no interval (and a note saying why)."""
 
 
 def auc(positive: Sequence[float], negative: Sequence[float]) -> float:
@@ -35,17 +47,107 @@ def best_cell(scores: Mapping[Hashable, float], alpha_of: Callable[[Hashable], f
     return min(finite, key=lambda c: (-finite[c], abs(alpha_of(c)), alpha_of(c), str(c)))
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """A statistic over clusters (prompts) with its percentile-bootstrap 95% interval."""
+
+    value: float
+    low: float
+    high: float
+    sem: float
+    """The bootstrap standard error."""
+    n_prompts: int
+    note: str = ""
+    """Why there is no interval ("" when there is one)."""
+
+
+def cluster_bootstrap(
+    columns: np.ndarray, clusters: Sequence[Hashable], statistic: Callable[[np.ndarray], np.ndarray], seed: int = 0
+) -> Estimate:
+    """``statistic(means)`` with a percentile bootstrap over clusters; ``means[..., j]`` is column j's mean over
+    the rows of the drawn clusters (NaN entries left out), so rows of one cluster always travel together.
+
+    A cluster lacking a value in some column cannot be drawn (a statistic of several columns is paired on the
+    clusters that have them all). ``scipy.stats.bootstrap`` draws the clusters.
+    """
+    from scipy.stats import bootstrap
+
+    values = np.asarray(columns, dtype=float).reshape(len(clusters), -1)
+    codes, _ = pd.factorize(pd.Series(list(clusters), dtype=object))
+    present = ~np.isnan(values)
+    sums = np.zeros((codes.max() + 1 if len(codes) else 0, values.shape[1]))
+    counts = np.zeros_like(sums)
+    np.add.at(sums, codes, np.where(present, values, 0.0))
+    np.add.at(counts, codes, present)
+    keep = (counts > 0).all(axis=1)
+    sums, counts = sums[keep], counts[keep]
+    n = len(sums)
+
+    def drawn(index: np.ndarray, axis: int = -1) -> np.ndarray:
+        index = np.asarray(index, dtype=int)
+        return statistic(sums[index].sum(axis=-2) / counts[index].sum(axis=-2))
+
+    if n == 0:
+        return Estimate(np.nan, np.nan, np.nan, np.nan, 0, "no prompt has a score")
+    value = float(drawn(np.arange(n)))
+    if n < MIN_PROMPTS:
+        return Estimate(value, np.nan, np.nan, np.nan, n, f"{n} prompt: no interval (needs {MIN_PROMPTS})")
+    result = bootstrap(
+        (np.arange(n),),
+        drawn,
+        n_resamples=BOOTSTRAP,
+        vectorized=True,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    interval = result.confidence_interval
+    return Estimate(value, float(interval.low), float(interval.high), float(result.standard_error), n)
+
+
+def mean_estimate(values: Sequence[float], clusters: Sequence[Hashable], seed: int = 0) -> Estimate:
+    """The mean over rows, bootstrapped over clusters."""
+    return cluster_bootstrap(np.asarray(values, float)[:, None], clusters, lambda m: m[..., 0], seed)
+
+
+def ratio_estimate(numerator: Sequence[float], denominator: Sequence[float], clusters: Sequence[Hashable]) -> Estimate:
+    """mean(numerator) / mean(denominator) over paired rows, bootstrapped over clusters."""
+
+    def ratio(m: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return m[..., 0] / m[..., 1]
+
+    return cluster_bootstrap(np.column_stack([numerator, denominator]), clusters, ratio)
+
+
+def combined_estimate(b: Sequence[float], f: Sequence[float], clusters: Sequence[Hashable], seed: int = 0) -> Estimate:
+    """``product_of_means`` of paired normalised scores, bootstrapped over clusters."""
+    return cluster_bootstrap(np.column_stack([b, f]), clusters, lambda m: m[..., 0] * m[..., 1], seed)
+
+
 def score_columns(table: pd.DataFrame) -> list[str]:
-    return [c for c in table.columns if c in SCORERS or c not in _NON_SCORE]
+    return [c for c in table.columns if c in SCORERS or (c not in _NON_SCORE and not c.startswith("_"))]
 
 
 _NON_SCORE = {*GROUP, *SETTINGS, "method", "alpha", "prompt_id", "epoch", "sample_id", "criterion", "created", "log"}
+_NON_SCORE |= {"failure"}  # why a sample failed (stats.failed)
 
 
-def _t95(n: pd.Series) -> pd.Series:
-    from scipy.stats import t
+def failed(rows: pd.DataFrame) -> pd.Series:
+    """Rows of samples that errored or hit a limit: in the table so they can be counted, never scored."""
+    if "failure" not in rows:
+        return pd.Series(False, index=rows.index)
+    return rows["failure"].fillna("").astype(str) != ""
 
-    return n.apply(lambda k: t.ppf(0.975, k - 1) if k > 1 else np.nan)
+
+def ran(rows: pd.DataFrame, column: str) -> bool:
+    """Whether the run(s) of these rows had the scorer behind ``column`` (a scorer with a value per key gives
+    ``<scorer>_<key>``); without the logged scorer list, whether any row holds a value."""
+    if column not in rows:
+        return False
+    if "scorers" in rows and rows["scorers"].notna().all() and (rows["scorers"] != "-").all():
+        names = {name for listed in rows["scorers"].unique() for name in str(listed).split(",")}
+        return any(column == name or column.startswith(f"{name}_") for name in names)
+    return bool(rows[column].notna().any())
 
 
 def normalised(table: pd.DataFrame, scorer: str) -> pd.Series:
@@ -54,91 +156,113 @@ def normalised(table: pd.DataFrame, scorer: str) -> pd.Series:
 
 
 def parts(table: pd.DataFrame, name: str) -> tuple[str, str] | None:
-    """The (behaviour, fluency) scorers a combined score is made of in this table; None when it lacks them."""
-    return next((pair for pair in COMBINED[name] if set(pair) <= set(table.columns)), None)
+    """The (behaviour, fluency) scorers a combined score is made of in these rows' run(s); None when they lack
+    them (a column that exists only because another run filled it does not count)."""
+    return next((pair for pair in COMBINED[name] if all(ran(table, c) for c in pair)), None)
 
 
 def combined_scores(table: pd.DataFrame) -> list[str]:
-    """The combined scores this table can give, best first: the judges', then the deterministic one."""
+    """The combined scores these rows can give, best first: the judges', then the deterministic one."""
     return [name for name in COMBINED if parts(table, name) is not None]
 
 
-def paired(rows: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The normalised behaviour and fluency scores of a combined score, for the rows both scorers graded."""
+def paired(rows: pd.DataFrame, name: str, worst: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(behaviour, fluency, prompt) of a combined score's rows, normalised to 0..1.
+
+    ``worst``: every row counts, an unscored or failed one as 0 (the worst score); otherwise only the rows both
+    scorers graded.
+    """
     behaviour, fluency = parts(rows, name)
     b, f = normalised(rows, behaviour).to_numpy(float), normalised(rows, fluency).to_numpy(float)
+    prompts = rows["prompt_id"].to_numpy(object)
+    if worst:
+        return np.nan_to_num(b, nan=0.0), np.nan_to_num(f, nan=0.0), prompts
     both = ~(np.isnan(b) | np.isnan(f))
-    return b[both], f[both]
+    return b[both], f[both], prompts[both]
 
 
-def combined_cell(b: np.ndarray, f: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
-    """mean(b) x mean(f) over paired scores, with a paired bootstrap 95% interval."""
-    n = len(b)
-    if n == 0:
-        return {"n": 0, "mean": np.nan, "sem": np.nan, "ci95_low": np.nan, "ci95_high": np.nan}
-    value = product_of_means(b, f)
-    if n < 2:
-        return {"n": n, "mean": value, "sem": np.nan, "ci95_low": np.nan, "ci95_high": np.nan}
-    picks = rng.integers(0, n, size=(BOOTSTRAP, n))
-    resampled = b[picks].mean(axis=1) * f[picks].mean(axis=1)
-    low, high = np.percentile(resampled, [2.5, 97.5])
-    return {"n": n, "mean": value, "sem": resampled.std(ddof=1), "ci95_low": low, "ci95_high": high}
+def combined_value(rows: pd.DataFrame, name: str) -> float:
+    """The combined score of a cell as alphas are chosen by it: missing rows counted as the worst score."""
+    b, f, _ = paired(rows, name)
+    return product_of_means(b, f)
+
+
+SUMMARY = ["n", "n_unscored", "n_failed", "n_prompts", "mean", "mean_scored", "sem", "ci95_low", "ci95_high", "note"]
+"""summarize's columns after the cell keys. ``n``: rows in ``mean``; ``mean_scored``: the mean over scored rows
+(equal to ``mean`` for a single scorer, whose missing rows are counted beside it, not as zeros)."""
+
+
+def _cell_rows(cell: pd.DataFrame, scorer: str, combined: bool, seed: int) -> dict[str, object]:
+    bad = failed(cell)
+    if combined:
+        b, f, prompts = paired(cell, scorer)
+        estimate = combined_estimate(b, f, prompts, seed)
+        scored_b, scored_f, _ = paired(cell, scorer, worst=False)
+        n, mean_scored = len(b), product_of_means(scored_b, scored_f)
+        n_unscored = int((~bad).sum()) - len(scored_b)
+    else:
+        values = cell.loc[~bad, scorer].to_numpy(float)
+        estimate = mean_estimate(values, cell.loc[~bad, "prompt_id"].to_numpy(object), seed)
+        n = int((~np.isnan(values)).sum())
+        n_unscored, mean_scored = len(values) - n, estimate.value
+    return {
+        "n": n,
+        "n_unscored": n_unscored,
+        "n_failed": int(bad.sum()),
+        "n_prompts": estimate.n_prompts,
+        "mean": estimate.value,
+        "mean_scored": mean_scored,
+        "sem": estimate.sem,
+        "ci95_low": estimate.low,
+        "ci95_high": estimate.high,
+        "note": estimate.note,
+    }
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean, standard error, 95% interval, scored and unscored counts per group, method, alpha, scorer.
+    """Per group, method, alpha and scorer: the mean, its cluster-bootstrap 95% interval over prompts, and how
+    many rows were unscored or failed.
 
-    Combined scores are SAE-TS's product of the two mean normalised scores per alpha, over
-    the samples both scorers graded; their interval is a paired bootstrap over samples.
+    Only the scorers a group's run(s) had appear (a judge-free run gets no empty judge rows). Combined scores
+    are SAE-TS's product of the two mean normalised scores per cell, with unscored and failed rows as 0.
     """
     scores = score_columns(table)
-    long = table.melt(id_vars=[*GROUP, "method", "alpha"], value_vars=scores, var_name="scorer")
-    keys = [*GROUP, "method", "alpha", "scorer"]
-    grouped = long.groupby(keys, dropna=False)["value"]
-    summary = grouped.agg(n="count", mean="mean", std="std").reset_index()
-    summary["n_unscored"] = grouped.size().values - summary["n"]
-    summary["sem"] = summary["std"] / np.sqrt(summary["n"])
-    half = _t95(summary["n"]) * summary["sem"]
-    summary["ci95_low"], summary["ci95_high"] = summary["mean"] - half, summary["mean"] + half
-    summary = summary.drop(columns="std")
-    rng = np.random.default_rng(0)
     rows = []
-    for name in combined_scores(table):
-        for cell_keys, cell in table.groupby([*GROUP, "method", "alpha"], dropna=False):
-            stats = combined_cell(*paired(cell, name), rng)
-            rows.append(
-                {
-                    **dict(zip([*GROUP, "method", "alpha"], cell_keys)),
-                    "scorer": name,
-                    **stats,
-                    "n_unscored": len(cell) - stats["n"],
-                }
-            )
-    if rows:
-        summary = pd.concat([summary, pd.DataFrame(rows)], ignore_index=True)
+    for group_keys, group in table.groupby(GROUP, dropna=False, sort=False):
+        mine = [s for s in scores if ran(group, s)]
+        combined = combined_scores(group)
+        for (method, alpha), cell in group.groupby(["method", "alpha"], dropna=False):
+            keys = {**dict(zip(GROUP, group_keys)), "method": method, "alpha": alpha}
+            for scorer in [*combined, *mine]:
+                rows.append({**keys, "scorer": scorer, **_cell_rows(cell, scorer, scorer in COMBINED, seed=0)})
+    columns = [*GROUP, "method", "alpha", "scorer", *SUMMARY]
+    summary = pd.DataFrame(rows, columns=columns)
     order: dict[str, int] = {}
     for name in [*SCORERS, *scores]:
         order.setdefault(name, len(order))
     summary["_order"] = summary["scorer"].map(order)
     summary = summary.sort_values([*GROUP, "_order", "method", "alpha"]).drop(columns="_order")
-    summary[["n", "n_unscored"]] = summary[["n", "n_unscored"]].astype("Int64")
-    return summary.reset_index(drop=True)[[*keys, "n", "n_unscored", "mean", "sem", "ci95_low", "ci95_high"]]
+    counts = ["n", "n_unscored", "n_failed", "n_prompts"]
+    summary[counts] = summary[counts].astype("Int64")
+    return summary.reset_index(drop=True)
+
+
+NO_OBJECTIVE = "none (needs behaviour and fluency scores)"
 
 
 def objective(table: pd.DataFrame) -> tuple[str, pd.Series]:
-    """Per-alpha objective: a combined score (behaviour x fluency), never behaviour alone.
+    """Per-alpha objective: a combined score (behaviour x fluency), never behaviour alone, unscored and failed
+    rows counted as the worst score.
 
-    The judges' combined score when both judges ran, else the deterministic one; with
-    neither, no alpha can be picked and the objective is all NaN.
+    The judges' combined score when the run had both judges, else the deterministic one; with neither, no
+    alpha can be picked and the objective is all NaN.
     """
+    alphas = sorted(table["alpha"].unique())
     names = combined_scores(table)
     if not names:
-        return "none (needs behaviour and fluency scores)", pd.Series(np.nan, index=sorted(table["alpha"].unique()))
-    products = {}
-    for alpha, rows in table.groupby("alpha"):
-        b, f = paired(rows, names[0])
-        products[alpha] = product_of_means(b, f)
-    return names[0], pd.Series(products).reindex(sorted(table["alpha"].unique()))
+        return NO_OBJECTIVE, pd.Series(np.nan, index=alphas)
+    products = {alpha: combined_value(rows, names[0]) for alpha, rows in table.groupby("alpha")}
+    return names[0], pd.Series(products).reindex(alphas)
 
 
 def best_alpha(objective: pd.Series) -> float:
@@ -147,48 +271,88 @@ def best_alpha(objective: pd.Series) -> float:
     return np.nan if alpha is None else alpha
 
 
+def split_prompts(prompt_ids: pd.Series) -> tuple[set, set]:
+    """AxBench's held-out split: alternate prompts pick the alpha, the others report its score."""
+    prompts = sorted(prompt_ids.unique())
+    return set(prompts[0::2]), set(prompts[1::2])
+
+
+def held_out_pick(part: pd.DataFrame, cell: Sequence[str] = ("alpha",)) -> dict[str, object]:
+    """The best cell picked on half the prompts by the combined score and its estimate on the other half.
+
+    Returns the objective's name, the cell (None when none can be picked), the report half's rows of that cell,
+    its estimate and the split sizes; ``reason`` says why there is no pick.
+    """
+    name, _ = objective(part)
+    select, report = split_prompts(part["prompt_id"])
+    out: dict[str, object] = {"objective": name, "cell": None, "rows": part.iloc[:0], "estimate": None}
+    out.update(n_select_prompts=len(select), n_report_prompts=len(report), reason="")
+    if name not in COMBINED:
+        out["reason"] = f"cannot be ranked: {name}"
+        return out
+    if not report:
+        out["reason"] = f"cannot be ranked held out: {len(select)} prompt(s), needs 2"
+        return out
+    picks = {
+        key if len(cell) > 1 else key[0]: combined_value(rows, name)
+        for key, rows in part[part["prompt_id"].isin(select)].groupby(list(cell))
+    }
+    chosen = best_cell(picks, alpha_of=(lambda c: c[-1]) if len(cell) > 1 else float)
+    if chosen is None:
+        out["reason"] = "cannot be ranked: no cell was scored"
+        return out
+    match = np.logical_and.reduce(
+        [part[c] == v for c, v in zip(cell, chosen if len(cell) > 1 else (chosen,))] + [part["prompt_id"].isin(report)]
+    )
+    rows = part[match]
+    b, f, prompts = paired(rows, name)
+    out.update(cell=chosen, rows=rows, estimate=combined_estimate(b, f, prompts))
+    return out
+
+
 def best_alphas(table: pd.DataFrame) -> pd.DataFrame:
     """Best alpha per method by the combined score, picked on half of the prompts and reported on the other half.
 
-    AxBench's held-out selection; the in-sample pick (chosen and reported on all prompts)
-    stands beside it, to show the optimism.
+    AxBench's held-out selection; the in-sample pick (chosen and reported on all prompts) stands beside it, to
+    show the optimism. A method that cannot be ranked keeps its row, with the reason.
     """
     rows = []
-    rng = np.random.default_rng(0)
     for keys, part in table.groupby([*GROUP, "method"], dropna=False):
         row = dict(zip([*GROUP, "method"], keys))
         if row["vector"] == PROMPTING:
             continue
-        select, report = split_prompts(part["prompt_id"])
-        name, everywhere = objective(part)
-        row.update(objective=name, alpha_insample=best_alpha(everywhere), score_insample=everywhere.max())
-        alpha, score = np.nan, np.nan
-        if report:
-            _, picked_on = objective(part[part["prompt_id"].isin(select)])
-            _, reported_on = objective(part[part["prompt_id"].isin(report)])
-            alpha = best_alpha(picked_on)
-            score = reported_on.get(alpha, np.nan)
-        row.update(alpha_heldout=alpha, score_heldout=score)
+        _, everywhere = objective(part)
+        pick = held_out_pick(part)
+        estimate: Estimate | None = pick["estimate"]
+        row.update(
+            objective=pick["objective"],
+            alpha_insample=best_alpha(everywhere),
+            score_insample=everywhere.max(),
+            alpha_heldout=np.nan if pick["cell"] is None else pick["cell"],
+            score_heldout=np.nan if estimate is None else estimate.value,
+            heldout_low=np.nan if estimate is None else estimate.low,
+            heldout_high=np.nan if estimate is None else estimate.high,
+            score_heldout_scored=np.nan,
+        )
+        if estimate is not None:
+            row["score_heldout_scored"] = product_of_means(*paired(pick["rows"], pick["objective"], worst=False)[:2])
         reference = reference_rows(table, row)
-        if len(reference) and report and name in COMBINED and not np.isnan(alpha):
-            steered = part[(part["alpha"] == alpha) & part["prompt_id"].isin(report)]
-            asked = reference[reference["prompt_id"].isin(report)]
-            row.update(versus(steered, asked, name, rng))
+        if estimate is not None and len(reference):
+            asked = reference[reference["prompt_id"].isin(pick["rows"]["prompt_id"])]
+            row.update(versus(pick["rows"], asked, pick["objective"]))
         else:
-            row.update(dict.fromkeys(VERSUS, np.nan))
-        row.update(n_select_prompts=len(select), n_report_prompts=len(report))
+            row.update(dict.fromkeys(VERSUS, np.nan), versus_note="no prompting reference" if estimate else "")
+        row.update(
+            n_select_prompts=pick["n_select_prompts"], n_report_prompts=pick["n_report_prompts"], note=pick["reason"]
+        )
+        if estimate is not None and estimate.note:
+            row["note"] = estimate.note
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 VERSUS = ("prompting_heldout", "vs_prompting", "vs_prompting_low", "vs_prompting_high")
-"""best_alphas' comparison with prompting: its held-out score and steering minus it, with a 95% interval."""
-
-
-def split_prompts(prompt_ids: pd.Series) -> tuple[set, set]:
-    """AxBench's held-out split: alternate prompts pick the alpha, the others report its score."""
-    prompts = sorted(prompt_ids.unique())
-    return set(prompts[0::2]), set(prompts[1::2])
+"""The comparison with prompting: its held-out score and steering minus it, with a 95% interval."""
 
 
 def reference_rows(table: pd.DataFrame, keys: dict) -> pd.DataFrame:
@@ -200,50 +364,27 @@ def reference_rows(table: pd.DataFrame, keys: dict) -> pd.DataFrame:
     return table[match]
 
 
-def mean_interval(values: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
-    """Bootstrap 95% interval of a mean over its samples (NaN below two samples)."""
-    if len(values) < 2:
-        return np.nan, np.nan
-    means = values[rng.integers(0, len(values), (BOOTSTRAP, len(values)))].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+def versus(steered: pd.DataFrame, asked: pd.DataFrame, name: str, seed: int = 0) -> dict[str, object]:
+    """Steering minus prompting on the prompts both have, bootstrapped over those prompts (paired), with
+    unscored and failed rows as the worst score on both sides; ``versus_note`` says why there is no interval."""
+    sb, sf, sp = paired(steered, name)
+    if not len(asked) or parts(asked, name) is None:
+        return {**dict.fromkeys(VERSUS, np.nan), "versus_note": f"the prompting reference has no {name}"}
+    ab, af, ap = paired(asked, name)
+    nan_s, nan_a = np.full(len(sb), np.nan), np.full(len(ab), np.nan)
+    columns = np.vstack([np.column_stack([sb, sf, nan_s, nan_s]), np.column_stack([nan_a, nan_a, ab, af])])
+    prompts = np.concatenate([sp, ap])
 
+    def prompting(m: np.ndarray) -> np.ndarray:
+        return m[..., 2] * m[..., 3]
 
-def ratio_of_means(pairs: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
-    """mean(pairs[:, 0]) / mean(pairs[:, 1]) over paired rows, with a paired bootstrap 95% interval."""
-    if not len(pairs) or pairs[:, 1].mean() == 0:
-        return {"ratio": np.nan, "ci95_low": np.nan, "ci95_high": np.nan, "n": len(pairs)}
-    draws = pairs[rng.integers(0, len(pairs), (BOOTSTRAP, len(pairs)))]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = draws[..., 0].mean(axis=1) / draws[..., 1].mean(axis=1)
-    ratios = ratios[np.isfinite(ratios)]
+    difference = cluster_bootstrap(columns, prompts, lambda m: m[..., 0] * m[..., 1] - prompting(m), seed)
+    common = set(sp) & set(ap)
+    asked_value = product_of_means(ab[np.isin(ap, list(common))], af[np.isin(ap, list(common))])
     return {
-        "ratio": pairs[:, 0].mean() / pairs[:, 1].mean(),
-        "ci95_low": float(np.percentile(ratios, 2.5)),
-        "ci95_high": float(np.percentile(ratios, 97.5)),
-        "n": len(pairs),
+        "prompting_heldout": asked_value,
+        "vs_prompting": difference.value,
+        "vs_prompting_low": difference.low,
+        "vs_prompting_high": difference.high,
+        "versus_note": difference.note,
     }
-
-
-def _per_prompt(rows: pd.DataFrame, name: str) -> pd.DataFrame:
-    behaviour, fluency = parts(rows, name)
-    frame = pd.DataFrame(
-        {"prompt_id": rows["prompt_id"], "b": normalised(rows, behaviour), "f": normalised(rows, fluency)}
-    ).dropna()
-    return frame.groupby("prompt_id")[["b", "f"]].mean()
-
-
-def versus(steered: pd.DataFrame, asked: pd.DataFrame, name: str, rng: np.random.Generator) -> dict[str, float]:
-    """Held-out steering minus prompting on the same prompts, with a bootstrap over prompts (95% interval)."""
-    s, p = _per_prompt(steered, name), _per_prompt(asked, name)
-    common = s.index.intersection(p.index)
-    s, p = s.loc[common].to_numpy(), p.loc[common].to_numpy()
-    if len(common) == 0:
-        return dict.fromkeys(VERSUS, np.nan)
-    prompting = product_of_means(p[:, 0], p[:, 1])
-    difference = product_of_means(s[:, 0], s[:, 1]) - prompting
-    low = high = np.nan
-    if len(common) > 1:
-        picks = rng.integers(0, len(common), size=(BOOTSTRAP, len(common)))
-        diffs = s[picks, 0].mean(1) * s[picks, 1].mean(1) - p[picks, 0].mean(1) * p[picks, 1].mean(1)
-        low, high = np.percentile(diffs, [2.5, 97.5])
-    return dict(zip(VERSUS, (prompting, difference, low, high)))

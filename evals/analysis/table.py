@@ -91,7 +91,8 @@ def load_table(paths: Sequence[str | Path], report: dict[str, list[str]] | None 
     """One row per (log's latest copy of a) sample: group keys, settings, method, alpha, prompt, epoch, scores.
 
     ``report`` (if given) collects what was left out and why: ``skipped_logs``,
-    ``failed_samples`` (errored or stopped by a limit) and ``duplicates``.
+    ``failed_samples`` (errored or stopped by a limit; their rows stay, scoreless, with ``failure`` set) and
+    ``duplicates``.
     """
     from inspect_ai.analysis import EvalColumn, SampleSummary
 
@@ -158,7 +159,8 @@ def load_table(paths: Sequence[str | Path], report: dict[str, list[str]] | None 
 
 
 def _usable(table: pd.DataFrame, report: dict[str, list[str]], files: list[str]) -> pd.DataFrame:
-    """Each sample once (a finished copy first, then the newest log), failed samples out; both reported."""
+    """Each sample once (a finished copy first, then the newest log); failed samples kept without scores (their
+    ``failure`` says why) and reported."""
     # a resumed or retried run copies finished samples into a new log: keep each sample once, preferring
     # a finished copy, then the newest log
     keys = [*GROUP, "sample_id", "epoch"]
@@ -169,13 +171,18 @@ def _usable(table: pd.DataFrame, report: dict[str, list[str]], files: list[str])
     table = table[~duplicated]
     failed = table[~table["_finished"]]
     report["failed_samples"] = [f"{r.sample_id} (epoch {r.epoch}): {r.failure} [{r.log}]" for r in failed.itertuples()]
-    table = table[table["_finished"]].drop(columns=["_finished", "failure"])
-    if table.empty:
+    if failed.shape[0] == table.shape[0]:
         raise CurvesError(
             f"no usable samples: all {len(failed)} sample(s) in {files[:3]} errored or hit a limit, "
             f"e.g. {report['failed_samples'][:3]}"
         )
-    return table
+    # failed samples stay, scoreless, so each cell counts them (as the worst score in the combined score):
+    # they happen most at extreme alphas, and leaving them out would flatter those cells
+    from evals.analysis.stats import score_columns
+
+    if len(failed):
+        table.loc[~table["_finished"], score_columns(table)] = np.nan
+    return table.drop(columns=["_finished"])
 
 
 def _score_values(name: str, column: pd.Series) -> dict[str, pd.Series]:

@@ -169,8 +169,13 @@ class ProviderArgs:
 
 
 VLLM_ONLY = (
-    "tensor_parallel_size", "pipeline_parallel_size", "kv_cache_memory", "max_model_len", "enforce_eager",
-    "max_num_seqs", "max_num_batched_tokens",
+    "tensor_parallel_size",
+    "pipeline_parallel_size",
+    "kv_cache_memory",
+    "max_model_len",
+    "enforce_eager",
+    "max_num_seqs",
+    "max_num_batched_tokens",
 )
 ENGINES = ("hf", "vllm")
 

@@ -82,6 +82,14 @@ def _complete(future: Future, result: Any = None, error: BaseException | None = 
         pass
 
 
+def _epoch() -> int:
+    """The epoch of the sample this call generates for (1 outside a sample): epochs are new draws."""
+    from inspect_ai.log._samples import sample_active  # the running sample's record (private API)
+
+    active = sample_active()
+    return int(active.epoch) if active is not None else 1
+
+
 class SteeredModelAPI(ModelAPI):
     """A local Hugging Face causal LM whose residual stream is steered per sample.
 
@@ -155,6 +163,8 @@ class SteeredModelAPI(ModelAPI):
                 "dtype": dtype,
                 "attn": model.config._attn_implementation,
                 "versions": versions(),
+                # the model's own sampling defaults, ignored: generation starts from a neutral configuration
+                "generation_defaults_ignored": getattr(model, "steering_generation_defaults", {}),
             }
             check_layer(self.args.layer, len(decoder_layers(model)))
             sae = (
@@ -182,7 +192,13 @@ class SteeredModelAPI(ModelAPI):
                 from transformers import AutoConfig, AutoTokenizer
 
                 from steering.engines.vllm_engine import VllmGenerator, shared_engine
-                from steering.models import default_device, default_dtype, load_model, resolve_model_path
+                from steering.models import (
+                    default_device,
+                    default_dtype,
+                    hub_generation_defaults,
+                    load_model,
+                    resolve_model_path,
+                )
                 from steering.sources.resolver import DirectionResolver
 
                 name = self.args.model_path or self._path
@@ -221,6 +237,7 @@ class SteeredModelAPI(ModelAPI):
                     "path": self._path,
                     "engine": description,
                     "versions": {**versions(), "vllm": description["version"]},
+                    "generation_defaults_ignored": hub_generation_defaults(path),
                 }
                 self._vllm = (generator, resolver)
             return self._vllm
@@ -331,12 +348,13 @@ class SteeredModelAPI(ModelAPI):
             top_k=config.top_k,
             stop_seqs=tuple(config.stop_seqs or ()),
         )
-        seed = prompt_seed(config.seed, messages)
+        epoch = _epoch()
+        seed = prompt_seed(config.seed, messages, epoch)
         request = {
             "model": self.model_name,
             "messages": messages,
             "steering": spec.to_dict() if spec else None,
-            "generation": {**asdict(params), "seed": config.seed, "row_seed": seed},
+            "generation": {**asdict(params), "seed": config.seed, "epoch": epoch, "row_seed": seed},
         }
         # the prompt's length in characters groups similar prompts into one batch (less padding)
         size = sum(len(m["content"]) for m in messages)
