@@ -200,7 +200,7 @@ def run_capability_tax(setting: DemoSetting, out: Path, model_args: dict, sweep:
             **({} if "engine" in model_args else {"batch_size": 64}),
             "vector": "diff_of_means",
             "fluency_proxy": False,
-        },  # fmt: skip
+        },
         [alpha for alpha in setting.alphas if alpha in CAPABILITY_ALPHAS],
         ["add", "add_renorm"],
         logs,

@@ -20,6 +20,8 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from evals.metrics.likelihood import REFERENCE_MODEL, Surprise, surprises
 from evals.metrics.words import CoherenceReport, coherence_report
 
@@ -79,10 +81,39 @@ def first_use_nll(surprise: Surprise) -> tuple[float, int]:
     return (sum(values) / len(values) if values else math.nan), len(values)
 
 
-def likelihood_score(nll: float) -> float:
+def likelihood_score(nll: float, centre: float = CENTRE, width: float = WIDTH) -> float:
     if math.isnan(nll):
         return 0.0
-    return 1 / (1 + math.exp(min(50.0, (nll - CENTRE) / WIDTH)))
+    return 1 / (1 + math.exp(min(50.0, (nll - centre) / width)))
+
+
+def fit_constants(coherence: Sequence[float], nll: Sequence[float], fluent: Sequence[bool]) -> tuple[float, float]:
+    """(CENTRE, WIDTH) that make ``coherence x likelihood`` the most likely reading of the labels (cross-entropy,
+    fluent = 1): how the shipped constants are checked on held-out folds (benchmarks/fluency_labelled.py)."""
+    from scipy.optimize import minimize
+
+    c, x, y = np.asarray(coherence, float), np.asarray(nll, float), np.asarray(fluent, float)
+    x = np.where(np.isnan(x), 50.0, x)  # no tokens: likelihood 0, as likelihood_score gives
+
+    def loss(theta: np.ndarray) -> float:
+        p = c / (1 + np.exp(np.clip((x - theta[0]) / theta[1], -50, 50)))
+        p = np.clip(p, 1e-6, 1 - 1e-6)
+        return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+
+    fit = minimize(loss, np.array([CENTRE, WIDTH]), method="L-BFGS-B", bounds=[(1.0, 10.0), (0.05, 3.0)])
+    return float(fit.x[0]), float(fit.x[1])
+
+
+def held_out_fluency(coherence: Sequence[float], nll: Sequence[float], fluent: Sequence[bool]) -> tuple:
+    """Each labelled reply's fluency with (CENTRE, WIDTH) fitted on the other folds, and the folds' constants."""
+    from evals.metrics.calibration import held_out_scores
+
+    return held_out_scores(
+        np.column_stack([coherence, nll]),
+        fluent,
+        lambda x, y: fit_constants(x[:, 0], x[:, 1], y),
+        lambda x, c: np.array([w * likelihood_score(n, *c) for w, n in x]),
+    )
 
 
 def complete_words(text: str) -> str:
