@@ -8,13 +8,27 @@ task defaults are spelled out (``"default"``) rather than None.
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from steering.methods import METHODS
 from steering.sources import get_source, source_names
+
+
+def refuse_unknown(task: Callable[..., Any], unknown: dict[str, Any]) -> None:
+    """A ``-T`` argument the task does not take is an error naming the valid ones (Inspect only warns, then
+    runs the whole sweep); a task gets the unknown ones through ``**unknown``."""
+    if unknown:
+        valid = [
+            name
+            for name, parameter in inspect.signature(task).parameters.items()
+            if parameter.kind is not inspect.Parameter.VAR_KEYWORD
+        ]
+        raise ValueError(f"unknown task argument(s) {sorted(unknown)} for {task.__name__!r}: valid are {valid}")
 
 
 def default_alphas() -> list[float]:

@@ -14,6 +14,7 @@ Scored with Inspect's own ``match`` (anywhere in the reply; numbers compared as 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset, Sample
@@ -21,6 +22,7 @@ from inspect_ai.model import GenerateConfig
 from inspect_ai.scorer import match
 from inspect_ai.solver import generate
 
+from evals.args import refuse_unknown
 from steering import PROMPTS_DIR
 
 FACTS = PROMPTS_DIR / "capability" / "facts.jsonl"
@@ -45,13 +47,14 @@ def facts_dataset(n: int | None = None) -> MemoryDataset:
 
 
 @task
-def facts(n: int | None = None, max_tokens: int = 10) -> Task:
+def facts(n: int | None = None, max_tokens: int = 10, **unknown: Any) -> Task:
     """Short factual answers, greedy, cut at the first line break; accuracy with its standard error.
 
     Args:
         n: the first n questions (all 60 by default).
         max_tokens: new tokens per answer.
     """
+    refuse_unknown(facts, unknown)
     return Task(
         dataset=facts_dataset(n),
         solver=generate(),

@@ -3,8 +3,11 @@
 inspect eval evals/french.py --model steered/google/gemma-2-2b-it --model-role grader=openai/gpt-4o-mini
 """
 
+from typing import Any
+
 from inspect_ai import Task, task
 
+from evals.args import refuse_unknown
 from evals.judge import criteria, instructions
 from evals.scorers import french_share
 from evals.sweep import sweep_task
@@ -30,7 +33,9 @@ def french(
     seed: int = 16,
     cache: bool = True,
     prompting: bool = True,
+    instruction: str | None = None,
     preflight: bool = True,
+    **unknown: Any,
 ) -> Task:
     """French language use and fluency against alpha.
 
@@ -51,9 +56,12 @@ def french(
         cache: cache steered generations with Inspect's cache, so a retry after a grader outage regenerates nothing.
         prompting: also run each prompt unsteered with "Answer in French." appended (prompts/prompting.json):
             the prompting reference the curves and best alpha are read against.
+        instruction: the prompting reference's instruction instead of "Answer in French." (a template with
+            ``{prompt}`` for a base model).
         preflight: send the grader one tiny request before anything is generated, so a dead or unauthorised
             grader fails within seconds (evals.preflight).
     """
+    refuse_unknown(french, unknown)
     return sweep_task(
         name="french",
         criterion=criterion,
@@ -71,7 +79,7 @@ def french(
         temperature=temperature,
         seed=seed,
         cache=cache,
-        instruction=instructions()["french"],
+        instruction=instructions()["french"] if instruction is None else instruction,
         prompting=prompting,
         preflight=preflight,
     )

@@ -24,7 +24,7 @@ from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, Value,
 from inspect_ai.solver import TaskState
 
 from evals.analysis.stats import best_cell, product_of_means
-from evals.args import parse_bool, parse_int, parse_vectors
+from evals.args import parse_bool, parse_int, parse_vectors, refuse_unknown
 from evals.dataset import steering_samples
 from evals.judge import parse_grade
 from evals.scorers import JUDGE_CONNECTIONS
@@ -158,6 +158,7 @@ def sae_ts_paper(
     batch_size: int | None = None,
     seed: int = 0,
     cache: bool = True,
+    **unknown: Any,
 ) -> Task:
     """The paper's French evaluation (Chalnev, Siu & Conmy 2024, analysis.py), comparable with its tables.
 
@@ -177,6 +178,7 @@ def sae_ts_paper(
         seed: the first sample's seed.
         cache: cache generations with Inspect's cache.
     """
+    refuse_unknown(sae_ts_paper, unknown)
     spec = paper()
     if concept not in spec["concepts"]:
         raise ValueError(f"unknown concept {concept!r}: prompts/sae_ts/paper.json has {sorted(spec['concepts'])}")

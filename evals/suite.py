@@ -22,7 +22,7 @@ from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset
 from inspect_ai.scorer import Scorer
 
-from evals.args import parse_alphas, parse_bool, parse_int, parse_methods
+from evals.args import parse_alphas, parse_bool, parse_int, parse_methods, refuse_unknown
 from evals.concepts import DEFAULT_SAE_WIDTH, load_concepts
 from evals.dataset import prompting_samples, steering_samples
 from evals.judge import template_digest
@@ -63,6 +63,7 @@ def suite(
     seed: Any = 16,
     cache: Any = True,
     sae_width: Any = DEFAULT_SAE_WIDTH,
+    **unknown: Any,
 ) -> Task:
     """Every concept of a concept file (prompts/concepts/<name>.jsonl or a path), each direction swept.
 
@@ -79,6 +80,7 @@ def suite(
         cache: cache generations with Inspect's cache.
         sae_width: features in the provider's SAE, to check SAE feature ids before anything loads.
     """
+    refuse_unknown(suite, unknown)
     concept_list = load_concepts(concepts, parse_int(sae_width, "sae_width", minimum=1))
     judge, prompting, cache, normalize = (
         parse_bool(v, n)

