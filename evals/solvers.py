@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from evals.dataset import PROMPTING
 from evals.preflight import check_grader
 from evals.scorers import grader_model
-from steering.defaults import DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE
+from steering.defaults import DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE, PROVIDER_DEFAULTS
 from steering.prompting import with_instruction
 from steering.sae_directory import width_from_id
 from steering.sources import get_source
@@ -55,6 +56,13 @@ def check_feature_for_sae(meta: dict[str, Any], spec: SteeringSpec, model_args: 
     if spec.feature is None or not get_source(spec.vector).takes_feature:
         return
     sae_id = model_args.get("sae_id", DEFAULT_SAE_ID)
+    named = re.search(r"layer_(\d+)/", sae_id)
+    layer = model_args.get("layer", PROVIDER_DEFAULTS["layer"])
+    if not model_args.get("sae") and named and int(named.group(1)) != layer:
+        raise ValueError(
+            f"SAE {sae_id} reads layer {named.group(1)} but the model steers layer {layer}: "
+            f"give -M sae_id=layer_{layer}/... (or -M sae=FOLDER)"
+        )
     width = None if model_args.get("sae") else width_from_id(sae_id)
     if width is not None and not 0 <= spec.feature < width:  # before any weights load
         raise ValueError(f"feature {spec.feature} is out of range: SAE {sae_id} has {width} features (0..{width - 1})")

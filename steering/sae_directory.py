@@ -46,6 +46,15 @@ def check_sae_release(release: str, sae_id: str) -> None:
         )
 
 
+def ids_for_layer(release: str, layer: object) -> str:
+    """The ids a release holds for a layer, for an error message."""
+    entries = pretrained_directory().get(release, {}).get("saes", [])
+    ids = [str(e.get("id")) for e in entries if re.search(rf"(^|[^0-9])(layer_)?{layer}(/|$|[^0-9])", str(e.get("id")))]
+    if not ids:
+        return f"see {release!r} in sae-lens's pretrained_saes.yaml"
+    return f"ids for layer {layer}: {ids[:6]}" + (f" and {len(ids) - 6} more" if len(ids) > 6 else "")
+
+
 def release_hint(value: str) -> str:
     """For ``-M sae=<release>/<id>``: name the arguments that take a release."""
     release, _, sae_id = str(value).partition("/")

@@ -93,7 +93,7 @@ def test_every_task_argument_is_checked_before_anything_loads(args, message):
         ),
         ({"sae_ts": "/no/such.safetensors"}, r"SAE-TS approximator '/no/such.safetensors' does not exist"),
         ({"contrast": "klingon"}, r"contrast set 'klingon' not found"),
-        ({"sae_id": None}, r"sae_id must be a non-empty string, got None"),
+        ({"sae_id": None}, r"-M sae_id= is empty"),
         ({"sae_release": "gemma-scope-2b-pt-res-canonicl"}, r"not a sae-lens release; did you mean \['gemma-scope-2b"),
         (
             {"sae_id": "layer_20/width_16k/canonicl"},
@@ -204,3 +204,36 @@ def test_a_mistyped_task_argument_fails_the_cli_in_seconds(tmp_path):
     )  # fmt: skip
     assert done.returncode != 0 and "unknown task argument(s) ['n_prompt']" in done.stdout + done.stderr
     assert time.monotonic() - start < 60 and not list(tmp_path.glob("*.eval"))
+
+
+@pytest.mark.parametrize(
+    "model_args, message",
+    [
+        ({"sae": None}, "-M sae= is empty"),
+        ({"sae_id": ""}, "-M sae_id= is empty"),
+        ({"sae_release": "gemma-scope-2b-pt-res-canonical", "layer": 2}, "needs -M sae_id.*layer_2/width_16k"),
+    ],
+)
+def test_empty_values_and_a_release_without_an_id_are_refused_before_loading(model_args, message, monkeypatch):
+    from steering import models
+    from steering.provider.args import ProviderArgs
+
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    with pytest.raises(ValueError, match=message):
+        ProviderArgs.parse(model_args)
+
+
+def test_a_missing_model_folder_is_named_as_missing():
+    from inspect_ai.model import get_model
+
+    with pytest.raises(ValueError, match=r"model folder './models/nope' does not exist"):
+        get_model("steered/./models/nope")
+
+
+def test_the_default_sae_is_refused_at_another_layer():
+    from evals.solvers import check_feature_for_sae
+    from steering.spec import SteeringSpec
+
+    spec = SteeringSpec(alpha=1.0, method="add", feature=5, vector="sae")
+    with pytest.raises(ValueError, match="reads layer 20 but the model steers layer 2: give -M sae_id=layer_2/"):
+        check_feature_for_sae({}, spec, {"layer": 2})

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from steering.defaults import DEFAULT_LAYER, DEFAULT_POSITIONS, DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE
 from steering.hooks import check_positions
 from steering.layers import check_layer
-from steering.sae_directory import check_sae_release, release_hint
+from steering.sae_directory import check_sae_release, ids_for_layer, pretrained_directory, release_hint
 from steering.sources import get_source
 from steering.sources.registry import is_weighted
 from steering.spec import SteeringSpec, parse_targets
@@ -123,6 +123,17 @@ class ProviderArgs:
         unknown = sorted(set(model_args) - known)
         if unknown:
             raise ValueError(f"unknown model args {unknown} for steered/: valid are {sorted(known)}")
+        # Inspect reads `-M sae=` as None: an empty value would silently mean the default (the Gemma Scope SAE)
+        empty = sorted(k for k, v in model_args.items() if v is None or (isinstance(v, str) and not v.strip()))
+        if empty:
+            raise ValueError(f"-M {empty[0]}= is empty: give a value, or leave -M {empty[0]} out for its default")
+        release = model_args.get("sae_release")
+        directory = pretrained_directory()
+        if release is not None and "sae_id" not in model_args and "sae" not in model_args and release in directory:
+            raise ValueError(
+                f"-M sae_release={model_args['sae_release']} needs -M sae_id (the default id is Gemma Scope's "
+                f"layer 20): {ids_for_layer(str(model_args['sae_release']), model_args.get('layer', cls.layer))}"
+            )
         args = cls(**model_args)
         if not isinstance(args.layer, int) or isinstance(args.layer, bool) or args.layer < 0:
             raise ValueError(f"layer must be a non-negative integer, got {args.layer!r}")
@@ -225,11 +236,20 @@ def _check_device(device: str | None) -> None:
         raise ValueError("no MPS device is available: drop -M device=mps")
 
 
+def looks_like_folder(model: str) -> bool:
+    """A local path rather than a hub id (``org/name``): absolute, relative (``./``, ``../``, ``~``) or deeper."""
+    return model.startswith(("/", ".", "~")) or model.count("/") > 1
+
+
 def check_layer_before_loading(layer: int, model: str) -> None:
     """Check the layer against the model's config.json when it is at hand, before any weights load."""
     from steering.models import EMBEDDED_MODELS, cache_dir
 
     folder = cache_dir() / model if model in EMBEDDED_MODELS else Path(model)
+    if model not in EMBEDDED_MODELS and looks_like_folder(model) and not folder.is_dir():
+        raise ValueError(
+            f"model folder {model!r} does not exist (a hub model is named org/name, e.g. google/gemma-2-2b-it)"
+        )
     config = folder / "config.json"
     if config.is_file():
         data = json.loads(config.read_text())
