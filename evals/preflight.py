@@ -13,11 +13,15 @@ import os
 
 from inspect_ai.model import ChatMessageUser, GenerateConfig, Model
 
+from steering.provider.sharing import RequestSharing, coroutine_submit
+
 PREFLIGHT_PROMPT = "Reply with the word OK."
 PREFLIGHT_CONFIG = GenerateConfig(max_tokens=8, temperature=0.0, max_retries=1, timeout=45, attempt_timeout=20)
 
-_CHECKED: dict[tuple[str, str | None], asyncio.Future[None]] = {}
-"""One preflight per grader and event loop; every sample waits on the same request."""
+_CHECKED = RequestSharing(keep_all=True, expiry=None)
+"""One preflight per grader and event loop; every sample waits on the same request, and a later sample gets
+its outcome at once. The request is its own task: cancelling the sample that started it cannot strand the
+others (steering.provider.sharing)."""
 
 
 class GraderUnavailable(RuntimeError):
@@ -26,20 +30,16 @@ class GraderUnavailable(RuntimeError):
 
 async def check_grader(grader: Model) -> None:
     """Raise GraderUnavailable unless ``grader`` answers one tiny request (done once, shared by all samples)."""
-    key = (grader.name, grader.api.base_url)
-    loop = asyncio.get_running_loop()
-    future = _CHECKED.get(key)
-    if future is None or future.get_loop() is not loop:
-        future = _CHECKED[key] = loop.create_future()
-        try:
-            await grader.generate([ChatMessageUser(content=PREFLIGHT_PROMPT)], config=PREFLIGHT_CONFIG)
-            future.set_result(None)
-        except Exception as error:
-            if _rate_limited(error):  # reachable and authorised, just busy: the judges' own retries wait
-                future.set_result(None)
-            else:
-                future.set_exception(GraderUnavailable(_describe(grader, error)))
-    await asyncio.shield(future)
+    key = (grader.name, grader.api.base_url, id(asyncio.get_running_loop()))
+    await _CHECKED.result(key, coroutine_submit(lambda: _preflight(grader)))
+
+
+async def _preflight(grader: Model) -> None:
+    try:
+        await grader.generate([ChatMessageUser(content=PREFLIGHT_PROMPT)], config=PREFLIGHT_CONFIG)
+    except Exception as error:
+        if not _rate_limited(error):  # reachable and authorised, just busy: the judges' own retries wait
+            raise GraderUnavailable(_describe(grader, error)) from None
 
 
 def _cause(error: BaseException) -> BaseException:

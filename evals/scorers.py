@@ -37,6 +37,7 @@ from evals.dataset import PROMPTING
 from evals.judge import Grade, criteria, judge_messages, parse_grade
 from evals.metrics import REFERENCE_MODEL, coherence_report, french_report, language_report
 from evals.metrics.fluency_check import fluency_async
+from steering.provider.sharing import RequestSharing, coroutine_submit
 
 DEFAULT_GRADER = "openai/gpt-4o-mini"
 # the sweep task turns adaptive concurrency off for the steered model, and a role model inherits that:
@@ -117,29 +118,18 @@ def judge_config(model: Model) -> GenerateConfig:
     return JUDGE_CONFIG.merge(GenerateConfig(**limits))
 
 
-_IN_FLIGHT: dict[tuple[str, str | None, str, str], asyncio.Future[ModelOutput]] = {}
-"""Judge requests being answered: an identical one (the same reply to grade) waits for it instead."""
+_IN_FLIGHT = RequestSharing()
+"""Judge requests being answered: an identical one (the same reply to grade) waits for it instead; the rules are
+the provider's (steering.provider.sharing)."""
 
 
 async def _grade_request(model: Model, system: str, user: str) -> tuple[ModelOutput, bool]:
     """(grader output, shared): Inspect's cache dedupes finished requests, this the ones in flight together."""
-    key = (str(model), model.api.base_url, system, user)
-    running = _IN_FLIGHT.get(key)
-    if running is not None and running.get_loop() is asyncio.get_running_loop():
-        return await asyncio.shield(running), True
-    call = model.generate(
-        [ChatMessageSystem(content=system), ChatMessageUser(content=user)], config=judge_config(model), cache=True
+    key = (str(model), model.api.base_url, system, user, id(asyncio.get_running_loop()))
+    messages = [ChatMessageSystem(content=system), ChatMessageUser(content=user)]
+    return await _IN_FLIGHT.result(
+        key, coroutine_submit(lambda: model.generate(messages, config=judge_config(model), cache=True))
     )
-    task = _IN_FLIGHT[key] = asyncio.ensure_future(call)
-
-    def finished(done: asyncio.Future[ModelOutput]) -> None:
-        if _IN_FLIGHT.get(key) is done:
-            del _IN_FLIGHT[key]
-        if not done.cancelled():
-            done.exception()  # retrieved: a caller cancelled meanwhile must not leave it unread
-
-    task.add_done_callback(finished)
-    return await asyncio.shield(task), False
 
 
 async def _judge(state: TaskState, criterion: str, grader: str | Model | None) -> Score:

@@ -163,3 +163,110 @@ def test_a_dotted_model_path_still_caches(tiny_model_dir, tiny_sae_dir, tmp_path
     )  # fmt: skip
     events = [e for s in log.samples for e in s.events if e.event == "model"]
     assert log.status == "success" and events and all(e.cache == "write" for e in events)
+
+
+class _Work:
+    """A coroutine's work, held until released, counting its runs and whether it was cancelled."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.release, self.runs, self.cancelled, self.fail = asyncio.Event(), 0, False, fail
+
+    async def __call__(self, *args, **kwargs):
+        self.runs += 1
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        if self.fail is not None:
+            raise self.fail
+        return "answer"
+
+
+def _grader(work: _Work):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(name="stub", api=SimpleNamespace(base_url=None), config=GenerateConfig(), generate=work)
+
+
+async def _share(sharing, work):
+    from steering.provider.sharing import coroutine_submit
+
+    return await sharing.result("key", coroutine_submit(work))
+
+
+async def _started(*tasks):
+    await asyncio.sleep(0.01)
+    return tasks
+
+
+def _callers():
+    """The three users of the one sharing helper, each as (start a caller, work) on a fresh helper."""
+    from evals import preflight, scorers
+    from steering.provider.sharing import RequestSharing
+
+    def provider(work):
+        sharing = RequestSharing()
+        return lambda: _share(sharing, work)
+
+    def judge(work):
+        scorers._IN_FLIGHT = RequestSharing()
+        return lambda: scorers._grade_request(_grader(work), "system", "user")
+
+    def preflight_check(work):
+        preflight._CHECKED = RequestSharing(keep_all=True, expiry=None)
+        return lambda: preflight.check_grader(_grader(work))
+
+    return {"provider": provider, "judge": judge, "preflight": preflight_check}
+
+
+@pytest.mark.parametrize("caller", ["provider", "judge", "preflight"])
+def test_the_creator_cancelled_leaves_the_others_their_result(caller):
+    async def main():
+        work = _Work()
+        start = _callers()[caller](work)
+        creator, other = await _started(asyncio.create_task(start()), asyncio.create_task(start()))
+        creator.cancel()
+        await asyncio.sleep(0.01)
+        work.release.set()
+        result = await asyncio.wait_for(other, 5)
+        return work, creator, result
+
+    work, creator, result = asyncio.run(main())
+    assert creator.cancelled() and work.runs == 1 and not work.cancelled
+    assert result in (("answer", False), None)  # the judge's (output, shared); the preflight returns nothing
+
+
+@pytest.mark.parametrize("caller", ["provider", "judge", "preflight"])
+def test_all_callers_cancelled_stop_the_work_and_a_retry_runs_it_again(caller):
+    async def main():
+        work = _Work()
+        start = _callers()[caller](work)
+        tasks = await _started(asyncio.create_task(start()), asyncio.create_task(start()))
+        for task in tasks:
+            task.cancel()
+        await asyncio.sleep(0.01)
+        stopped = work.cancelled
+        work.release.set()
+        retry = await asyncio.wait_for(start(), 5)
+        return stopped, work.runs, retry
+
+    stopped, runs, retry = asyncio.run(main())
+    assert stopped and runs == 2 and retry in (("answer", False), None)
+
+
+def test_a_failed_preflight_fails_every_later_sample_without_asking_again():
+    from evals.preflight import GraderUnavailable
+
+    async def main():
+        work = _Work(fail=RuntimeError("401 unauthorised"))
+        work.release.set()
+        start = _callers()["preflight"](work)
+        errors = []
+        for _ in range(3):
+            with pytest.raises(GraderUnavailable, match="401 unauthorised") as error:
+                await asyncio.wait_for(start(), 5)
+            errors.append(error.value)
+        return work.runs
+
+    assert asyncio.run(main()) == 1

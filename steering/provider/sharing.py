@@ -1,9 +1,14 @@
-"""One generation per distinct request: identical requests join the one queued, running or just finished.
+"""One piece of work per distinct request: identical requests join the one queued, running or just finished.
 
 Inspect's cache cannot help with requests in flight together, and it keys on the whole config, so the
 same prompt at alpha 0 under two methods, the same spec twice, or a retry after ``--attempt-timeout``
 cancelled the first attempt would each generate again. A request is shared only when its reply is a
 function of the request (greedy, or sampled with a seed); unseeded sampling is never shared.
+
+The same helper shares the judges' grader calls and the grader preflight (``coroutine_submit``), so all
+three follow one set of rules: the work belongs to no caller, cancelling the caller that started it leaves
+the others waiting, cancelling every caller skips or stops it, and a retry of a cancelled caller takes the
+result its attempt started.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any
@@ -66,16 +71,53 @@ class _Entry:
         return self.delivered > 1
 
 
+def coroutine_submit(make: Callable[[], Awaitable[Any]]) -> Callable[[], Future]:
+    """A ``submit`` for ``RequestSharing`` that runs a coroutine as its own task on the running loop.
+
+    The task belongs to no caller, so the caller that started it can be cancelled while others wait on it;
+    it is cancelled only when the shared future is (every caller gave up).
+    """
+
+    def submit() -> Future:
+        shared: Future = Future()
+        task = asyncio.ensure_future(make())
+
+        def done(finished: asyncio.Future) -> None:
+            if shared.done():  # cancelled: every caller gave up
+                if not finished.cancelled():
+                    finished.exception()  # retrieved, never warned
+                return
+            if finished.cancelled():
+                shared.cancel()
+            elif finished.exception() is not None:
+                shared.set_exception(finished.exception())
+            else:
+                shared.set_result(finished.result())
+
+        task.add_done_callback(done)
+        loop = task.get_loop()
+        shared.add_done_callback(lambda future: future.cancelled() and loop.call_soon_threadsafe(task.cancel))
+        return shared
+
+    return submit
+
+
 class RequestSharing:
-    """Keyed in-flight futures plus a bounded memory of orphaned ones; thread-safe (the worker completes them)."""
+    """Keyed in-flight futures plus a bounded memory of orphaned ones; thread-safe (the worker completes them).
 
-    def __init__(self, recent: int = RECENT_RESULTS) -> None:
+    ``keep_all`` remembers every finished result, failures included, for ``expiry`` seconds (None: for good):
+    a check done once for all callers (the grader preflight).
+    """
+
+    def __init__(self, recent: int = RECENT_RESULTS, keep_all: bool = False, expiry: float | None = RECENT_SECONDS):
         self._lock = threading.RLock()  # cancel() runs _finished at once, in the thread holding it
-        self._running: dict[str, _Entry] = {}
-        self._recent: OrderedDict[str, _Entry] = OrderedDict()
+        self._running: dict[Hashable, _Entry] = {}
+        self._recent: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._size = recent
+        self._keep_all = keep_all
+        self._expiry = expiry
 
-    async def result(self, key: str | None, submit: Callable[[], Future]) -> tuple[Any, bool]:
+    async def result(self, key: Hashable | None, submit: Callable[[], Future]) -> tuple[Any, bool]:
         """(result, shared): join an identical request or submit this one; cancelling leaves others waiting.
 
         ``shared`` is true when another caller already received this generation, so a run counts each
@@ -85,7 +127,7 @@ class RequestSharing:
             return await asyncio.wrap_future(submit()), False
         with self._lock:
             entry = self._recent.get(key)
-            if entry is not None and time.monotonic() - entry.finished < RECENT_SECONDS:
+            if entry is not None and (self._expiry is None or time.monotonic() - entry.finished < self._expiry):
                 # the retry of a cancelled attempt (and of every request that had joined it) takes its result
                 return entry.future.result(), entry.deliver()
             entry = self._running.get(key)
@@ -108,13 +150,15 @@ class RequestSharing:
         with self._lock:
             return result, entry.deliver()
 
-    def _finished(self, key: str, future: Future) -> None:
+    def _finished(self, key: Hashable, future: Future) -> None:
         with self._lock:
             entry = self._running.get(key)
             if entry is None or entry.future is not future:
                 return
             del self._running[key]
-            if future.cancelled() or future.exception() is not None or not entry.abandoned:
+            if future.cancelled():
+                return
+            if not self._keep_all and (future.exception() is not None or not entry.abandoned):
                 return
             entry.finished = time.monotonic()
             self._recent[key] = entry
