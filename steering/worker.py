@@ -13,6 +13,7 @@ import atexit
 import logging
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future, InvalidStateError
@@ -58,7 +59,7 @@ _WORKERS: weakref.WeakSet[BatchWorker] = weakref.WeakSet()
 
 
 class BatchWorker:
-    """Collects jobs for up to ``batch_wait`` seconds and runs them in batches of one key.
+    """Collects jobs for up to ``batch_wait`` seconds from a batch's first job and runs them in batches of one key.
 
     Every job waiting when a batch is formed is in its window: the batch is the oldest job
     plus the ``batch_size - 1`` others of its key nearest to it in size, so a sweep's
@@ -78,16 +79,18 @@ class BatchWorker:
         """Jobs taken off the queue but not yet in a batch (worker thread only)."""
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._submit_lock = threading.Lock()
         self.stopping = threading.Event()
         self.restarts = 0
         _WORKERS.add(self)
 
     def submit(self, payload: Any, key: Hashable, size: float = 0.0) -> Future:
         """Queue a request; the returned future is completed by the worker thread, or fails."""
-        if self.stopping.is_set():
-            raise WorkerStopped("the steered model is shutting down: no new requests are accepted")
         job = Job(payload, key, size)
-        self._queue.put(job)
+        with self._submit_lock:  # a job queued after stop() drained the queue would wait forever
+            if self.stopping.is_set():
+                raise WorkerStopped("the steered model is shutting down: no new requests are accepted")
+            self._queue.put(job)
         self._ensure_running()
         return job.future
 
@@ -118,7 +121,11 @@ class BatchWorker:
         while True:
             if self.stopping.is_set() or (not self._window and not self._take(block=True)):
                 return None
-            while len(self._window) < self.batch_size and self._take(block=True, timeout=self.batch_wait):
+            # one wait per batch, from its first job: arrivals do not restart it
+            deadline = time.monotonic() + self.batch_wait
+            while len(self._window) < self.batch_size and self._take(
+                block=True, timeout=max(0.0, deadline - time.monotonic())
+            ):
                 pass
             while self._take(block=False):  # everything else already waiting joins the window
                 pass
@@ -155,23 +162,30 @@ class BatchWorker:
 
     def _fail_waiting(self) -> None:
         window, self._window = self._window, []
-        for job in window:
+        for job in [*window, *self._drain()]:
             if job.future.set_running_or_notify_cancel():
                 job.fail(WorkerStopped("the steered model shut down before this request ran"))
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop after the current batch (which the runner cuts short), fail queued jobs, join the thread."""
-        self.stopping.set()
-        self._queue.put(_STOP)
-        thread = self._thread
-        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
-            thread.join(timeout)
+    def _drain(self) -> list[Job]:
+        jobs = []
         while True:
             try:
                 job = self._queue.get_nowait()
             except queue.Empty:
-                break
-            if isinstance(job, Job) and job.future.set_running_or_notify_cancel():
+                return jobs
+            if isinstance(job, Job):
+                jobs.append(job)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after the current batch (which the runner cuts short), fail queued jobs, join the thread."""
+        with self._submit_lock:
+            self.stopping.set()
+            self._queue.put(_STOP)
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout)
+        for job in self._drain():
+            if job.future.set_running_or_notify_cancel():
                 job.fail(WorkerStopped("the steered model shut down before this request ran"))
 
 

@@ -180,3 +180,57 @@ def test_stopping_fails_the_jobs_still_in_the_window():
     for future in waiting:
         with pytest.raises(WorkerStopped):
             future.result(timeout=5)
+
+
+def test_a_request_submitted_while_stop_runs_never_waits_forever():
+    """A submit preempted between its stopping check and its put, while stop() runs: the request must still be
+    refused, run or failed, never left in a queue nobody reads."""
+    import queue
+
+    checked, slow = threading.Event(), threading.Event()
+
+    class SlowQueue(queue.Queue):
+        def put(self, item, block=True, timeout=None):
+            if isinstance(item, Job) and slow.is_set():
+                checked.set()
+                time.sleep(0.3)  # stop() runs here
+            super().put(item, block, timeout)
+
+    worker = BatchWorker(Recorder(), batch_size=4, batch_wait=0.01)
+    worker._queue = SlowQueue()
+    worker.submit(1, key=0).result(timeout=5)  # the thread is running
+    slow.set()
+    outcome: list[object] = []
+
+    def submit():
+        try:
+            outcome.append(worker.submit(2, key=0))
+        except WorkerStopped as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=submit)
+    thread.start()
+    checked.wait(5)
+    worker.stop()
+    thread.join(5)
+    (result,) = outcome
+    if not isinstance(result, WorkerStopped):
+        try:
+            assert result.result(timeout=5) == 4  # ran before the stop; a TimeoutError here is the hang
+        except WorkerStopped:
+            pass
+
+
+def test_the_batch_wait_is_bounded_per_batch_not_restarted_by_each_arrival():
+    runner = Recorder()
+    worker = BatchWorker(runner, batch_size=512, batch_wait=0.3)
+    start = time.monotonic()
+    first = worker.submit(0, key=0)
+    for i in range(1, 25):  # one arrival every 0.1 s for 2.4 s: each would restart a per-arrival wait
+        time.sleep(0.1)
+        worker.submit(i, key=0)
+    first.result(timeout=5)
+    first_batch_ran_after = len(runner.batches[0])
+    assert first_batch_ran_after <= 6, f"the first batch waited for {first_batch_ran_after} arrivals"
+    assert time.monotonic() - start > 2.0
+    worker.stop()
