@@ -22,6 +22,7 @@ from transformers import (
 
 from steering.compiled import compiled_layers
 from steering.hooks import Positions, RowSteering, steering_hook
+from steering.models import tokenizer_lock
 from steering.sampling import BatchedSeededSampler, PerRowSampler
 
 logger = logging.getLogger(__name__)
@@ -190,6 +191,16 @@ def unsteered_logprobs(model: Any, sequences: Tensor, attention_mask: Tensor, pr
 
 
 @torch.no_grad()
+def encode_batch(tokenizer: Any, prompts: Sequence[str]) -> Any:
+    """Left-padded input ids and mask, under the tokenizer's lock (``steering.models.tokenizer_lock``)."""
+    with tokenizer_lock(tokenizer):
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        # the chat template (or raw_prompt) already starts with <bos>; a second one would change the model's input
+        return tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+
+
 def generate(
     model: Any,
     tokenizer: Any,
@@ -209,12 +220,7 @@ def generate(
     """
     if not requests:
         return []
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    prompts = [prompt_text(tokenizer, r) for r in requests]
-    # the chat template (or raw_prompt) already starts with <bos>; a second one would change the model's input
-    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    batch = encode_batch(tokenizer, [prompt_text(tokenizer, r) for r in requests]).to(model.device)
     prompt_length = batch["input_ids"].shape[1]
     eos_ids = _eos_ids(model, tokenizer)
     config = GenerationConfig(
@@ -264,7 +270,8 @@ def generate(
     generations = []
     for i, request in enumerate(requests):
         ids = new_tokens[i][reply_mask[i]].tolist()
-        text = tokenizer.decode(ids, skip_special_tokens=True)
+        with tokenizer_lock(tokenizer):
+            text = tokenizer.decode(ids, skip_special_tokens=True)
         cut = _cut_at_stop(text, params.stop_seqs)
         ended = bool(lengths[i] < new_tokens.shape[1]) or cut != text or len(ids) < params.max_new_tokens
         error = None

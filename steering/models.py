@@ -65,6 +65,17 @@ def model_lock(model: Any) -> threading.Lock:
         return _MODEL_LOCKS.setdefault(model, threading.Lock())
 
 
+_TOKENIZER_LOCKS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+
+
+def tokenizer_lock(tokenizer: Any) -> threading.RLock:
+    """One lock per tokenizer object: a fast tokenizer's padding and truncation are state on its Rust object,
+    so two threads encoding at once (the generation worker padding a batch, the fluency reference encoding a
+    reply, vLLM requests from several threads) corrupt each other's batches or fail with "Already borrowed"."""
+    with _MODEL_LOCKS_LOCK:
+        return _TOKENIZER_LOCKS.setdefault(tokenizer, threading.RLock())
+
+
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 

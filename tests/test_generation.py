@@ -233,3 +233,38 @@ def test_a_models_own_generation_defaults_never_act_and_are_reported(tiny_model_
     assert penalised_model.steering_generation_defaults == expected
     assert hub_generation_defaults(str(shipped)) == expected
     assert hub_generation_defaults(str(tiny_model_dir)) == {}
+
+
+def test_the_tokenizer_is_never_used_by_two_threads_at_once():
+    """The generation worker pads batches while the fluency reference (the same tokenizer object when it reads
+    the steered model) encodes replies: unlocked, one thread's padding state breaks the other's batch."""
+    import threading
+
+    from evals.metrics import likelihood
+    from steering.testing import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    errors: list[str] = []
+
+    def pad_batches():
+        for i in range(1500):
+            try:
+                generation.encode_batch(tokenizer, ["hello world " * (i % 40), "x"])
+            except Exception as error:
+                errors.append(repr(error))
+                return
+
+    def encode_replies():
+        for i in range(1500):
+            try:
+                likelihood.encode_replies(tokenizer, ["a prompt"], ["some reply " * (i % 30)])
+            except Exception as error:
+                errors.append(repr(error))
+                return
+
+    threads = [threading.Thread(target=f) for f in (pad_batches, encode_replies, pad_batches, encode_replies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors[:2]

@@ -72,6 +72,17 @@ def _encode(tokenizer: Any, prompt: str | None, reply: str) -> tuple[list[int], 
     return start, tokenizer(reply, add_special_tokens=False).input_ids
 
 
+def encode_replies(
+    tokenizer: Any, prompts: Sequence[str | None], replies: Sequence[str]
+) -> list[tuple[list[int], list[int]]]:
+    """(context ids, reply ids) per reply, under the tokenizer's lock: the reference may be the steered model,
+    whose generation worker pads batches with the same tokenizer object."""
+    from steering.models import tokenizer_lock
+
+    with tokenizer_lock(tokenizer):
+        return [_encode(tokenizer, p, r) for p, r in zip(prompts, replies)]
+
+
 def surprises(
     replies: Sequence[str],
     prompts: Sequence[str | None] | None = None,
@@ -88,7 +99,7 @@ def surprises(
         raise ValueError(f"{len(replies)} replies but {len(prompts)} prompts: pass one prompt (or None) per reply")
     model, tokenizer = load_reference(reference, device)
     lock = model_lock(model)
-    encoded = [_encode(tokenizer, p, r) for p, r in zip(prompts, replies)]
+    encoded = encode_replies(tokenizer, prompts, replies)
     out: list[Surprise | None] = [None] * len(replies)
     order = sorted(range(len(replies)), key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
     batches: list[list[int]] = [[]]

@@ -22,6 +22,7 @@ from typing import Any
 
 from steering.engines.wire import EXTRA_ARGS_KEY, WireSteering, cache_salt
 from steering.generation import Generation, GenerationParams, Request, _cut_at_stop, prompt_text
+from steering.models import tokenizer_lock
 
 logger = logging.getLogger(__name__)
 
@@ -380,7 +381,8 @@ class VllmGenerator:
 
     def submit(self, request: Request, params: GenerationParams, score_unsteered: bool = False) -> Future:
         """A future of (Generation, seconds)."""
-        ids = self.tokenizer(prompt_text(self.tokenizer, request), add_special_tokens=False).input_ids
+        with tokenizer_lock(self.tokenizer):  # submitted from several threads at once
+            ids = self.tokenizer(prompt_text(self.tokenizer, request), add_special_tokens=False).input_ids
         steering = self.wire(request)
         started = time.monotonic()
         result: Future = Future()
@@ -412,7 +414,8 @@ class VllmGenerator:
 
     def _generation(self, completion: Completion, params: GenerationParams, input_tokens: int) -> Generation:
         ids = completion.token_ids
-        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        with tokenizer_lock(self.tokenizer):
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
         cut = _cut_at_stop(text, params.stop_seqs)
         ended = completion.finish_reason == "stop" or cut != text or len(ids) < params.max_new_tokens
         return Generation(
