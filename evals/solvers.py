@@ -15,7 +15,7 @@ from evals.preflight import check_grader
 from evals.scorers import grader_model
 from steering.defaults import DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE, PROVIDER_DEFAULTS
 from steering.prompting import with_instruction
-from steering.sae_directory import width_from_id
+from steering.sae_directory import check_feature_width
 from steering.sources import get_source
 from steering.spec import SteeringSpec, parse_targets
 
@@ -63,9 +63,7 @@ def check_feature_for_sae(meta: dict[str, Any], spec: SteeringSpec, model_args: 
             f"SAE {sae_id} reads layer {named.group(1)} but the model steers layer {layer}: "
             f"give -M sae_id=layer_{layer}/... (or -M sae=FOLDER)"
         )
-    width = None if model_args.get("sae") else width_from_id(sae_id)
-    if width is not None and not 0 <= spec.feature < width:  # before any weights load
-        raise ValueError(f"feature {spec.feature} is out of range: SAE {sae_id} has {width} features (0..{width - 1})")
+    check_feature_width(spec.feature, model_args)
     owner = meta.get("feature_sae")
     sae = model_args.get("sae") or f"{model_args.get('sae_release', DEFAULT_SAE_RELEASE)}/{sae_id}"
     if owner and sae != owner:

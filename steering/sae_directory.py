@@ -68,6 +68,31 @@ WIDTHS = {"4k": 4096, "16k": 16384, "32k": 32768, "65k": 65536, "131k": 131072, 
 """Gemma Scope's ``width_...`` names, as sae-lens reads them."""
 
 
+def sae_width(model_args: dict[str, Any]) -> int | None:
+    """The SAE's feature count before its weights load: a local folder's ``cfg.json`` (``d_sae``), or the width
+    a Gemma Scope id names; None when neither says."""
+    import json
+
+    from steering.defaults import DEFAULT_SAE_ID
+
+    folder = model_args.get("sae")
+    if folder:
+        config = Path(str(folder)) / "cfg.json"
+        if not config.is_file():
+            return None
+        width = json.loads(config.read_text()).get("d_sae")
+        return width if isinstance(width, int) else None
+    return width_from_id(str(model_args.get("sae_id", DEFAULT_SAE_ID)))
+
+
+def check_feature_width(feature: int, model_args: dict[str, Any]) -> None:
+    """A feature id past the SAE's width fails before any weights load, naming the valid range."""
+    width = sae_width(model_args)
+    if width is not None and not 0 <= feature < width:
+        name = model_args.get("sae") or model_args.get("sae_id") or "the default SAE"
+        raise ValueError(f"feature {feature} is out of range: SAE {name} has {width} features (0..{width - 1})")
+
+
 def width_from_id(sae_id: str) -> int | None:
     """The SAE's feature count named in a Gemma Scope id (``layer_20/width_16k/canonical`` -> 16384), else None."""
     match = re.search(r"width_(\d+[km])", sae_id)

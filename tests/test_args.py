@@ -237,3 +237,21 @@ def test_the_default_sae_is_refused_at_another_layer():
     spec = SteeringSpec(alpha=1.0, method="add", feature=5, vector="sae")
     with pytest.raises(ValueError, match="reads layer 20 but the model steers layer 2: give -M sae_id=layer_2/"):
         check_feature_for_sae({}, spec, {"layer": 2})
+
+
+def test_a_feature_past_a_local_saes_width_fails_before_any_weights_load(tiny_sae_dir, monkeypatch):
+    """The width comes from the folder's cfg.json (d_sae), for the task's feature and the model-level one."""
+    from inspect_ai.model import get_model
+
+    from evals.solvers import check_feature_for_sae
+    from steering import models
+    from steering.spec import SteeringSpec
+    from steering.testing import TINY_D_SAE
+
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    message = rf"feature 999 is out of range: SAE {tiny_sae_dir} has {TINY_D_SAE} features \(0..{TINY_D_SAE - 1}\)"
+    spec = SteeringSpec(alpha=1.0, method="add", feature=999, vector="sae")
+    with pytest.raises(ValueError, match=message):
+        check_feature_for_sae({}, spec, {"sae": str(tiny_sae_dir), "layer": 2})
+    with pytest.raises(ValueError, match=message):
+        get_model("steered/./models/any", sae=str(tiny_sae_dir), layer=2, alpha=4.0, feature=999)

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 from steering.defaults import DEFAULT_LAYER, DEFAULT_POSITIONS, DEFAULT_SAE_ID, DEFAULT_SAE_RELEASE
 from steering.hooks import check_positions
 from steering.layers import check_layer
-from steering.sae_directory import check_sae_release, ids_for_layer, pretrained_directory, release_hint
+from steering.sae_directory import (
+    check_feature_width,
+    check_sae_release,
+    ids_for_layer,
+    pretrained_directory,
+    release_hint,
+)
 from steering.sources import get_source
 from steering.sources.registry import is_weighted
 from steering.spec import SteeringSpec, parse_targets
@@ -172,7 +178,11 @@ class ProviderArgs:
         if args.model_path is not None and not Path(str(args.model_path)).exists():
             raise ValueError(f"model_path {args.model_path!r} does not exist")
         _check_device(args.device)
-        args.steering  # noqa: B018  (checked here, before any weights load)
+        spec = args.steering  # checked here, before any weights load
+        if spec is not None and get_source(spec.vector).takes_feature:
+            for feature in [spec.feature] if spec.targets is None else [t[0] for t in spec.targets]:
+                if feature is not None:
+                    check_feature_width(int(feature), model_args)
         from steering.sources import load_contrast
 
         load_contrast(args.contrast)
