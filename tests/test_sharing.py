@@ -270,3 +270,39 @@ def test_a_failed_preflight_fails_every_later_sample_without_asking_again():
         return work.runs
 
     assert asyncio.run(main()) == 1
+
+
+def test_samples_reused_from_an_interrupted_run_are_not_counted_as_its_work(tiny_model_dir, tiny_sae_dir, tmp_path):
+    """A retried run copies the finished samples of the log it resumes, with their model events: the work line
+    counts them apart, and only the samples it generated as this run's generations."""
+    from inspect_ai import eval_retry
+    from inspect_ai.log import EvalError, write_eval_log
+
+    (log,) = inspect_eval(
+        french(
+            alphas=[0, 40],
+            methods="add",
+            n_prompts=2,
+            feature=FEATURE,
+            max_tokens=6,
+            judge=False,
+            prompting=False,
+            cache=False,
+        ),  # fmt: skip
+        model=f"steered/{tiny_model_dir}",
+        # the log names a folder outside the working directory by a label: a retry finds it through model_path
+        model_args={"sae": str(tiny_sae_dir), "layer": 2, "model_path": str(tiny_model_dir)},
+        log_dir=str(tmp_path),
+        display="none",
+    )
+    assert work_counts(read_eval_log(log.location)).generations == 4
+    interrupted = read_eval_log(log.location)
+    for sample in interrupted.samples[:2]:
+        sample.error = EvalError(message="killed", traceback="", traceback_ansi="")
+    interrupted.status = "error"
+    write_eval_log(interrupted, log.location)
+    (resumed,) = eval_retry(log.location, log_dir=str(tmp_path / "resumed"), display="none")
+    assert resumed.status == "success"
+    counts = work_counts(read_eval_log(resumed.location))
+    assert (counts.generations, counts.reused_samples) == (2, 2)
+    assert "2 samples reused from an earlier run" in counts.line()

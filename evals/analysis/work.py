@@ -3,12 +3,14 @@
 Read from the log's model events, so it is the run's own record: a steered call whose response says
 ``shared`` joined an identical generation (steering.provider.sharing), a judge score whose metadata
 says ``shared`` waited for an identical grader request (evals.scorers), and a cache read cost nothing.
+Samples a resumed or retried run copied from the interrupted log are counted apart, never as this run's work.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 
 from inspect_ai.log import EvalLog
 
@@ -25,21 +27,37 @@ class WorkCounts:
     grader_cached: int
     failed_attempts: int = 0
     """Calls that ended in an error and were retried or failed their sample (a timeout, a 429, a 500)."""
+    reused_samples: int = 0
+    """Samples finished by an earlier, interrupted run and copied into this log (resume, retry): their calls are
+    that run's work, not this one's, and are not counted above."""
 
     def line(self) -> str:
+        reused = f"; {self.reused_samples} samples reused from an earlier run" if self.reused_samples else ""
         return (
             f"steered generations {self.generations} (+{self.generations_shared} shared, "
             f"{self.generations_cached} from cache); grader requests {self.grader_requests} "
             f"(+{self.grader_shared} shared, {self.grader_cached} from cache); "
-            f"{self.failed_attempts} failed attempts"
+            f"{self.failed_attempts} failed attempts{reused}"
         )
+
+
+def _reused(sample: object, started: datetime | None) -> bool:
+    """Finished before this run started: Inspect copied it from the interrupted log (it keeps its own times)."""
+    begun = getattr(sample, "started_at", None)
+    if started is None or not begun:
+        return False
+    return datetime.fromisoformat(str(begun)) < started
 
 
 def work_counts(log: EvalLog) -> WorkCounts:
     """Count a log's model calls; the log must hold its samples (read_eval_log without header_only)."""
     steered, grader = Counter(), Counter()
-    failed = 0
+    failed = reused = 0
+    started = datetime.fromisoformat(str(log.stats.started_at)) if log.stats and log.stats.started_at else None
     for sample in log.samples or []:
+        if _reused(sample, started):
+            reused += 1
+            continue
         for event in sample.events:
             if event.event != "model":
                 continue
@@ -64,4 +82,5 @@ def work_counts(log: EvalLog) -> WorkCounts:
         grader_shared=grader["shared"],
         grader_cached=grader["cached"],
         failed_attempts=failed,
+        reused_samples=reused,
     )
