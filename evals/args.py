@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from steering.errors import input_error
 from steering.methods import METHODS
 from steering.sources import get_source, source_names
 
@@ -28,7 +29,9 @@ def refuse_unknown(task: Callable[..., Any], unknown: dict[str, Any]) -> None:
             for name, parameter in inspect.signature(task).parameters.items()
             if parameter.kind is not inspect.Parameter.VAR_KEYWORD
         ]
-        raise ValueError(f"unknown task argument(s) {sorted(unknown)} for {task.__name__!r}: valid are {valid}")
+        raise input_error(
+            ValueError(f"unknown task argument(s) {sorted(unknown)} for {task.__name__!r}: valid are {valid}")
+        )
 
 
 def default_alphas() -> list[float]:

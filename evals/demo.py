@@ -17,6 +17,7 @@ installed (``--engine hf``: transformers, the exact reference; the two draw diff
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -245,6 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     except RunFailed as error:
         print(f"python -m evals.demo: {error}", file=sys.stderr)
         return 1
+    except ValueError as error:  # a bad argument: one line (STEERING_TRACEBACK=1 for the traceback)
+        if os.environ.get("STEERING_TRACEBACK"):
+            raise
+        print(f"python -m evals.demo: error: {error}", file=sys.stderr)
+        return 2
     from evals.curves import compact
 
     print(compact(result["summary"], result["best"]))

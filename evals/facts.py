@@ -24,6 +24,7 @@ from inspect_ai.solver import generate
 
 from evals.args import refuse_unknown
 from steering import PROMPTS_DIR
+from steering.errors import user_errors
 
 FACTS = PROMPTS_DIR / "capability" / "facts.jsonl"
 SHOTS = (
@@ -47,6 +48,7 @@ def facts_dataset(n: int | None = None) -> MemoryDataset:
 
 
 @task
+@user_errors
 def facts(n: int | None = None, max_tokens: int = 10, **unknown: Any) -> Task:
     """Short factual answers, greedy, cut at the first line break; accuracy with its standard error.
 

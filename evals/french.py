@@ -11,6 +11,7 @@ from evals.args import refuse_unknown
 from evals.judge import criteria, instructions
 from evals.scorers import french_share
 from evals.sweep import sweep_task
+from steering.errors import user_errors
 
 FRENCH_FEATURE = 12332  # Gemma Scope 2b layer-20 16k residual SAE: "French" on Neuronpedia
 FRENCH_FEATURE_SAE = "gemma-scope-2b-pt-res-canonical/layer_20/width_16k/canonical"
@@ -18,6 +19,7 @@ FRENCH_FEATURE_SAE = "gemma-scope-2b-pt-res-canonical/layer_20/width_16k/canonic
 
 
 @task
+@user_errors
 def french(
     alphas: str | list[float] | float = "default",
     methods: str | list[str] = "add,add_renorm",

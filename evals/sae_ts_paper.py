@@ -30,6 +30,7 @@ from evals.judge import parse_grade
 from evals.scorers import JUDGE_CONNECTIONS
 from evals.solvers import steer
 from steering import PROMPTS_DIR
+from steering.errors import user_errors
 from steering.spec import check_targets, parse_targets, targets_label
 
 PAPER_FILE = PROMPTS_DIR / "sae_ts" / "paper.json"
@@ -144,6 +145,7 @@ def paper_judge(concept: str = "french", grader: str | None = None) -> Scorer:
 
 
 @task
+@user_errors
 def sae_ts_paper(
     vector: str | list[str] = "sae",
     concept: str = "french",

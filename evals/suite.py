@@ -13,6 +13,7 @@ fluency with ``coherence`` (no grader), and writes curves and ``leaderboard.md``
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -38,6 +39,7 @@ from evals.scorers import (
 )
 from evals.solvers import steer
 from evals.sweep import generation_config, sweep_prompts
+from steering.errors import user_errors
 from steering.models import check_available
 
 SUITE_MODEL = "steered/smollm2-135m-instruct"
@@ -49,6 +51,7 @@ SUITE_SEED = 16
 
 
 @task
+@user_errors
 def suite(
     concepts: str = "gemma",
     alphas: Any = "default",
@@ -146,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     except RunFailed as error:
         print(f"python -m evals.suite: {error}", file=sys.stderr)
         return 1
+    except ValueError as error:  # a bad argument: one line (STEERING_TRACEBACK=1 for the traceback)
+        if os.environ.get("STEERING_TRACEBACK"):
+            raise
+        print(f"python -m evals.suite: error: {error}", file=sys.stderr)
+        return 2
     print(result["leaderboard_md"])
     print(f"wall time {time.monotonic() - started:.0f} s; curves in {Path(args.out) / 'curves'}")
     return 0

@@ -22,11 +22,13 @@ from evals.dataset import load_prompts, sweep_dataset
 from evals.judge import template_digest
 from evals.scorers import behavior, coherence, fluency, fluency_offline, fluency_reference, unsteered_logprob
 from evals.solvers import steer
+from steering.errors import user_errors
 from steering.models import check_available
 from steering.sources.registry import is_weighted, names_that, takes_feature
 from steering.spec import parse_targets, targets_label
 
 
+@user_errors
 def sweep_task(
     *,
     name: str,
@@ -145,6 +147,7 @@ SWEEP_ARGS = tuple(
 """Every task argument a sweep takes (``-T name=value``): sweep_task's own parameters."""
 
 
+@user_errors
 def criterion_sweep(
     name: str,
     criterion: str,

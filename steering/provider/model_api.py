@@ -23,6 +23,7 @@ from inspect_ai.model import (
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from steering.directions import SaeRef
+from steering.errors import input_error
 from steering.generation import Generation, GenerationParams, Request, generate_in_batches, prompt_text
 from steering.hooks import RowSteering
 from steering.layers import check_layer
@@ -111,6 +112,14 @@ class SteeredModelAPI(ModelAPI):
         api_key: str | None = None,
         config: GenerateConfig = DEFAULT_CONFIG,
         **model_args: Any,
+    ) -> None:
+        try:
+            self._setup(model_name, base_url, api_key, config, model_args)
+        except ValueError as error:  # the user's arguments: one line, no traceback (steering.errors)
+            raise input_error(error) from None
+
+    def _setup(
+        self, model_name: str, base_url: str | None, api_key: str | None, config: GenerateConfig, model_args: dict
     ) -> None:
         self._path = model_name
         args = ProviderArgs.parse(model_args)
