@@ -19,16 +19,20 @@ import torch
 
 from steering.layers import decoder_layers
 
-_COMPILED: dict[int, Any] = {}
 _LOCK = threading.Lock()
+_ATTRIBUTE = "_steering_compiled_forward"
 
 
 def _compiled_forward(layer: torch.nn.Module) -> Any:
+    """The layer's compiled forward, kept on the layer itself: it goes when the model goes (a module-level table
+    keyed by the layer held every model ever compiled, and could hand a new layer at a reused id a dead one's)."""
     with _LOCK:
-        if id(layer) not in _COMPILED:
+        compiled = layer.__dict__.get(_ATTRIBUTE)
+        if compiled is None:
             # dynamic: batch sizes and prompt lengths vary between batches; one graph per layer kind
-            _COMPILED[id(layer)] = torch.compile(layer.forward, dynamic=True)
-        return _COMPILED[id(layer)]
+            compiled = torch.compile(layer.forward, dynamic=True)
+            object.__setattr__(layer, _ATTRIBUTE, compiled)
+        return compiled
 
 
 @contextmanager

@@ -7,6 +7,7 @@ lookups and roles, and each must not reload gigabytes.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import logging
@@ -216,11 +217,42 @@ def neutral_generation_config(model: Any) -> dict[str, Any]:
     return dropped
 
 
+def max_loaded_models() -> int:
+    """``STEERING_MAX_MODELS``: how many loaded models the process keeps (0, the default: no limit). An eval set
+    over several models, or a notebook, sets it to 1 so each model's load releases the one before."""
+    value = os.environ.get("STEERING_MAX_MODELS", "0")
+    if not value.isdigit():
+        raise ValueError(f"STEERING_MAX_MODELS must be a whole number (0 for no limit), got {value!r}")
+    return int(value)
+
+
+def _make_room(keep: int) -> None:
+    """Forget the least recently used models beyond ``keep`` (caller holds _LOCK); a provider still holding one
+    keeps it alive until it is done, then its memory goes."""
+    if max_loaded_models() == 0:
+        return
+    while len(_LOADED) > max(keep, 0):
+        _LOADED.pop(next(iter(_LOADED)))
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def release_models() -> None:
+    """Forget every loaded model (the memory goes once no provider holds one)."""
+    with _LOCK:
+        _LOADED.clear()
+    gc.collect()
+
+
 def load_model(name: str, device: str, dtype: str, attn: str | None = None) -> tuple[Any, Any]:
     """(model, tokenizer), loaded once per process for each (name, device, dtype, attention)."""
     key = (name, device, dtype, attn)
     with _LOCK:
-        if key not in _LOADED:
+        if key in _LOADED:
+            _LOADED[key] = _LOADED.pop(key)  # most recently used last
+        else:
+            _make_room(max_loaded_models() - 1)
             from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
             path = resolve_model_path(name)

@@ -268,3 +268,26 @@ def test_the_tokenizer_is_never_used_by_two_threads_at_once():
     for thread in threads:
         thread.join(60)
     assert not errors, errors[:2]
+
+
+def test_a_second_models_load_releases_the_first_when_asked_to(tiny_model_dir, tmp_path, monkeypatch):
+    import gc
+    import shutil
+    import weakref
+
+    from steering import models
+
+    other = shutil.copytree(tiny_model_dir, tmp_path / "other")
+    monkeypatch.setattr(models, "_LOADED", {})
+    first = weakref.ref(models.load_model(str(tiny_model_dir), "cpu", "float32")[0])
+    models.load_model(str(other), "cpu", "float32")
+    gc.collect()
+    assert first() is not None and len(models._LOADED) == 2  # by default every model stays loaded
+
+    monkeypatch.setenv("STEERING_MAX_MODELS", "1")
+    third = shutil.copytree(tiny_model_dir, tmp_path / "third")
+    second = weakref.ref(models._LOADED[(str(other), "cpu", "float32", None)][0])
+    models.load_model(str(third), "cpu", "float32")
+    gc.collect()
+    assert first() is None and second() is None  # their weights are gone, not just forgotten
+    assert list(models._LOADED) == [(str(third), "cpu", "float32", None)]
