@@ -22,15 +22,18 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from inspect_ai import Task, task
 
+from evals.args import refuse_unknown
 from evals.judge import criteria, instructions
 from evals.metrics import REFERENCE_MODEL
 from evals.runner import RunFailed, run_and_plot, unfinished
 from evals.scorers import french_share
 from evals.sweep import sweep_task
 from steering import PROMPTS_DIR
+from steering.errors import user_errors
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ def demo_setting(name: str) -> DemoSetting:
 
 
 @task
+@user_errors
 def french_demo(
     demo: str = "gemma3",
     alphas: str | list[float] = "default",
@@ -118,6 +122,7 @@ def french_demo(
     judge: bool = False,
     max_tokens: int = 48,
     prompting: bool = True,
+    **unknown: Any,
 ) -> Task:
     """French steering on a small local model with a difference-of-means direction.
 
@@ -130,6 +135,7 @@ def french_demo(
         max_tokens: new tokens per reply; sampling is seeded per row, so the sweep is reproducible.
         prompting: also run each prompt unsteered and asked for French (the prompting reference).
     """
+    refuse_unknown(french_demo, unknown)
     setting = demo_setting(demo)
     return sweep_task(
         name="french_demo",
