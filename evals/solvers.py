@@ -50,12 +50,19 @@ def cache_scopes(model_args: dict[str, Any], vector: str) -> dict[str, str]:
 
 
 def check_feature_for_sae(meta: dict[str, Any], spec: SteeringSpec, model_args: dict[str, Any]) -> None:
-    """Before the weights load: the feature fits the width a Gemma Scope id names, and a task's default feature
-    is used only in the SAE it was found in (12332 is French in Gemma Scope's gemma-2-2b layer-20 16k SAE, an
-    unrelated feature elsewhere): under another SAE, ask for one."""
+    """Before the weights load: a task's default feature is used only in the SAE it was found in (12332 is French
+    in Gemma Scope's gemma-2-2b layer-20 16k SAE, an unrelated feature elsewhere: under another SAE, ask for
+    one), a Gemma Scope id's layer is the steered layer, and the feature fits the SAE's width."""
     if spec.feature is None or not get_source(spec.vector).takes_feature:
         return
     sae_id = model_args.get("sae_id", DEFAULT_SAE_ID)
+    owner = meta.get("feature_sae")
+    sae = model_args.get("sae") or f"{model_args.get('sae_release', DEFAULT_SAE_RELEASE)}/{sae_id}"
+    if owner and sae != owner:
+        raise ValueError(
+            f"feature {spec.feature} is this task's default for the SAE {owner}, but the model steers with {sae}: "
+            "give -T feature=N for that SAE (find one on Neuronpedia), or use -T vector=diff_of_means"
+        )
     named = re.search(r"layer_(\d+)/", sae_id)
     layer = model_args.get("layer", PROVIDER_DEFAULTS["layer"])
     if not model_args.get("sae") and named and int(named.group(1)) != layer:
@@ -64,13 +71,6 @@ def check_feature_for_sae(meta: dict[str, Any], spec: SteeringSpec, model_args: 
             f"give -M sae_id=layer_{layer}/... (or -M sae=FOLDER)"
         )
     check_feature_width(spec.feature, model_args)
-    owner = meta.get("feature_sae")
-    sae = model_args.get("sae") or f"{model_args.get('sae_release', DEFAULT_SAE_RELEASE)}/{sae_id}"
-    if owner and sae != owner:
-        raise ValueError(
-            f"feature {spec.feature} is this task's default for the SAE {owner}, but the model steers with {sae}: "
-            "give -T feature=N for that SAE (find one on Neuronpedia), or use -T vector=diff_of_means"
-        )
 
 
 @solver
