@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from steering.errors import input_error
 from steering.methods import METHODS
+from steering.provider.errors import input_error
 from steering.sources import get_source, source_names
 
 

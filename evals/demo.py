@@ -33,7 +33,7 @@ from evals.runner import RunFailed, run_and_plot, unfinished
 from evals.scorers import french_share
 from evals.sweep import sweep_task
 from steering import PROMPTS_DIR
-from steering.errors import user_errors
+from steering.provider.errors import user_errors
 
 
 @dataclass(frozen=True)

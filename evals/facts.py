@@ -24,7 +24,7 @@ from inspect_ai.solver import generate
 
 from evals.args import refuse_unknown
 from steering import PROMPTS_DIR
-from steering.errors import user_errors
+from steering.provider.errors import user_errors
 
 FACTS = PROMPTS_DIR / "capability" / "facts.jsonl"
 SHOTS = (

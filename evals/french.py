@@ -11,7 +11,7 @@ from evals.args import refuse_unknown
 from evals.judge import criteria, instructions
 from evals.scorers import french_share
 from evals.sweep import sweep_task
-from steering.errors import user_errors
+from steering.provider.errors import user_errors
 
 FRENCH_FEATURE = 12332  # Gemma Scope 2b layer-20 16k residual SAE: "French" on Neuronpedia
 FRENCH_FEATURE_SAE = "gemma-scope-2b-pt-res-canonical/layer_20/width_16k/canonical"

@@ -30,7 +30,7 @@ from evals.judge import parse_grade
 from evals.scorers import JUDGE_CONNECTIONS
 from evals.solvers import steer
 from steering import PROMPTS_DIR
-from steering.errors import user_errors
+from steering.provider.errors import user_errors
 from steering.spec import check_targets, parse_targets, targets_label
 
 PAPER_FILE = PROMPTS_DIR / "sae_ts" / "paper.json"

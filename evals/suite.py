@@ -39,8 +39,8 @@ from evals.scorers import (
 )
 from evals.solvers import steer
 from evals.sweep import generation_config, sweep_prompts
-from steering.errors import user_errors
 from steering.models import check_available
+from steering.provider.errors import user_errors
 
 SUITE_MODEL = "steered/smollm2-135m-instruct"
 SUITE_LAYER = 10

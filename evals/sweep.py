@@ -22,8 +22,8 @@ from evals.dataset import load_prompts, sweep_dataset
 from evals.judge import template_digest
 from evals.scorers import behavior, coherence, fluency, fluency_offline, fluency_reference, unsteered_logprob
 from evals.solvers import steer
-from steering.errors import user_errors
 from steering.models import check_available
+from steering.provider.errors import user_errors
 from steering.sources.registry import is_weighted, names_that, takes_feature
 from steering.spec import parse_targets, targets_label
 

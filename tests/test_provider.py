@@ -151,7 +151,7 @@ def test_device_map_auto_loads_through_accelerate_and_steers_exactly(tiny_model_
     from steering.models import load_model
     from steering.provider.args import ProviderArgs
 
-    assert ProviderArgs.parse({"device": "auto", "sae": None}).device == "auto"
+    assert ProviderArgs.parse({"device": "auto"}).device == "auto"
     model, tokenizer = load_model(str(tiny_model_dir), "auto", "float32")
     assert model.device.type == "cpu"  # with no GPU, accelerate keeps every layer on the CPU
     batch = tokenizer(["Hello there", "Hi"], return_tensors="pt", padding=True).to(model.device)

@@ -23,13 +23,13 @@ from inspect_ai.model import (
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from steering.directions import SaeRef
-from steering.errors import input_error
 from steering.generation import Generation, GenerationParams, Request, generate_in_batches, prompt_text
 from steering.hooks import RowSteering
 from steering.layers import check_layer
 from steering.models import model_lock, versions
 from steering.prompting import instructed
 from steering.provider.args import ProviderArgs, check_layer_before_loading
+from steering.provider.errors import input_error
 from steering.provider.sharing import RequestSharing, share_key
 from steering.sampling import prompt_seed
 from steering.sizing import CPU_BATCH_SIZE, MAX_BATCH_SIZE, choose_batch_size
@@ -115,7 +115,7 @@ class SteeredModelAPI(ModelAPI):
     ) -> None:
         try:
             self._setup(model_name, base_url, api_key, config, model_args)
-        except ValueError as error:  # the user's arguments: one line, no traceback (steering.errors)
+        except ValueError as error:  # the user's arguments: one line, no traceback (steering.provider.errors)
             raise input_error(error) from None
 
     def _setup(
