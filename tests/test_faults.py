@@ -195,14 +195,17 @@ def test_sigint_during_generation_exits_cleanly(tiny_model_dir, tiny_sae_dir, tm
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(1)
-    deadline = time.monotonic() + 120
+    # a loaded machine (the full suite, 2 cores) can take minutes to import and start the eval: a SIGINT sent
+    # before Inspect runs would test nothing, so wait for the log (the eval under way) before interrupting
+    deadline = time.monotonic() + 300
     logs = []
-    while time.monotonic() < deadline and not logs:  # wait until generation is under way
+    while time.monotonic() < deadline and not logs and process.poll() is None:
         time.sleep(0.5)
         logs = list(tmp_path.glob("*.eval"))
+    assert logs, "the eval did not start within 300 s"
     time.sleep(3)
     process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=120)
+    output, _ = process.communicate(timeout=300)
     assert process.returncode not in (134, -6), output[-3000:]
     assert "terminate called" not in output and "InvalidStateError" not in output, output[-3000:]
 
