@@ -238,13 +238,6 @@ def _make_room(keep: int) -> None:
         torch.cuda.empty_cache()
 
 
-def release_models() -> None:
-    """Forget every loaded model (the memory goes once no provider holds one)."""
-    with _LOCK:
-        _LOADED.clear()
-    gc.collect()
-
-
 def load_model(name: str, device: str, dtype: str, attn: str | None = None) -> tuple[Any, Any]:
     """(model, tokenizer), loaded once per process for each (name, device, dtype, attention)."""
     key = (name, device, dtype, attn)

@@ -129,7 +129,7 @@ def score_columns(table: pd.DataFrame) -> list[str]:
 
 
 _NON_SCORE = {*GROUP, *SETTINGS, "method", "alpha", "prompt_id", "epoch", "sample_id", "criterion", "created", "log"}
-_NON_SCORE |= {"failure"}  # why a sample failed (stats.failed)
+_NON_SCORE.add("failure")  # why a sample failed (stats.failed)
 
 
 def failed(rows: pd.DataFrame) -> pd.Series:
@@ -147,8 +147,8 @@ def ran(rows: pd.DataFrame, column: str) -> bool:
         return False
     if rows[column].notna().any():
         return True
-    names = {name for listed in rows.get("scorers", pd.Series(dtype=object)).dropna().unique() for name in
-             str(listed).split(",")}  # fmt: skip
+    listed = rows["scorers"].dropna().unique() if "scorers" in rows else []
+    names = {name for scorers in listed for name in str(scorers).split(",")}
     return any(column == name or column.startswith(f"{name}_") for name in names)
 
 
@@ -285,30 +285,27 @@ def held_out_pick(part: pd.DataFrame, cell: Sequence[str] = ("alpha",)) -> dict[
     Returns the objective's name, the cell (None when none can be picked), the report half's rows of that cell,
     its estimate and the split sizes; ``reason`` says why there is no pick.
     """
-    name, _ = objective(part)
+    names = combined_scores(part)
+    name = names[0] if names else NO_OBJECTIVE
     select, report = split_prompts(part["prompt_id"])
     out: dict[str, object] = {"objective": name, "cell": None, "rows": part.iloc[:0], "estimate": None}
     out.update(n_select_prompts=len(select), n_report_prompts=len(report), reason="")
-    if name not in COMBINED:
+    if not names:
         out["reason"] = f"cannot be ranked: {name}"
         return out
     if not report:
         out["reason"] = f"cannot be ranked held out: {len(select)} prompt(s), needs 2"
         return out
-    picks = {
-        key if len(cell) > 1 else key[0]: combined_value(rows, name)
-        for key, rows in part[part["prompt_id"].isin(select)].groupby(list(cell))
-    }
-    chosen = best_cell(picks, alpha_of=(lambda c: c[-1]) if len(cell) > 1 else float)
+    keys = list(cell)
+    selected = part[part["prompt_id"].isin(select)].groupby(keys)
+    chosen = best_cell({key: combined_value(rows, name) for key, rows in selected}, alpha_of=lambda key: key[-1])
     if chosen is None:
         out["reason"] = "cannot be ranked: no cell was scored"
         return out
-    match = np.logical_and.reduce(
-        [part[c] == v for c, v in zip(cell, chosen if len(cell) > 1 else (chosen,))] + [part["prompt_id"].isin(report)]
-    )
-    rows = part[match]
+    reported = part[part["prompt_id"].isin(report)]
+    rows = reported[(reported[keys] == pd.Series(chosen, index=keys)).all(axis=1)]
     b, f, prompts = paired(rows, name)
-    out.update(cell=chosen, rows=rows, estimate=combined_estimate(b, f, prompts))
+    out.update(cell=chosen if len(keys) > 1 else chosen[0], rows=rows, estimate=combined_estimate(b, f, prompts))
     return out
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from evals.analysis.schema import GENERATION, GROUP, SETTINGS, CurvesError
+from evals.analysis.stats import score_columns
 from steering.defaults import PROVIDER_DEFAULTS
 from steering.sources.registry import takes_feature
 
@@ -178,8 +179,6 @@ def _usable(table: pd.DataFrame, report: dict[str, list[str]], files: list[str])
         )
     # failed samples stay, scoreless, so each cell counts them (as the worst score in the combined score):
     # they happen most at extreme alphas, and leaving them out would flatter those cells
-    from evals.analysis.stats import score_columns
-
     if len(failed):
         table.loc[~table["_finished"], score_columns(table)] = np.nan
     return table.drop(columns=["_finished"])
