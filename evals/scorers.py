@@ -148,48 +148,75 @@ async def _judge(state: TaskState, criterion: str, grader: str | Model | None) -
     return Score(value=grade, answer=reply, explanation=reasoning, metadata=metadata)
 
 
-# fluency grades that behavior() started early, by sample: Inspect runs a sample's scorers one after
-# another, so without this the two judge calls of a sample would wait on each other
-_EARLY_FLUENCY: dict[str, asyncio.Task[Score]] = {}
-
-
 @scorer(metrics=sweep_metrics())
 def fluency(grader: str | None = None) -> Scorer:
-    """1-10 judge grade of coherence and grammar (SAE-TS's coherence criterion)."""
+    """1-10 judge grade of coherence and grammar alone (SAE-TS's coherence criterion), e.g. for ``inspect score``."""
 
     async def score(state: TaskState, target: Target) -> Score:
-        early = _EARLY_FLUENCY.pop(state.uuid, None)
-        if early is not None:
-            return await early
         return await _judge(state, criteria()["fluency"], grader)
 
     return score
 
 
+def _criterion(state: TaskState, criterion: str | None) -> str:
+    sentence = criterion or (state.metadata or {}).get("criterion")
+    if not sentence:
+        raise ValueError(f"sample {state.sample_id!r} has no criterion: pass behavior(criterion=...)")
+    return str(sentence)
+
+
 @scorer(metrics=sweep_metrics())
-def behavior(criterion: str | None = None, grader: str | None = None, with_fluency: bool = False) -> Scorer:
-    """1-10 judge grade of the behaviour being steered toward, stated as one criterion sentence.
+def behavior(criterion: str | None = None, grader: str | None = None) -> Scorer:
+    """1-10 judge grade of the behaviour being steered toward, stated as one criterion sentence, alone.
 
     ``criterion`` None: each sample's own (``metadata["criterion"]``, as a concept suite sets it).
-    ``with_fluency`` (set by the sweep, whose next scorer is ``fluency()`` with the same grader)
-    starts the fluency grade at the same time, so a sample waits for one judge call, not two.
     """
 
     async def score(state: TaskState, target: Target) -> Score:
-        sentence = criterion or (state.metadata or {}).get("criterion")
-        if not sentence:
-            raise ValueError(f"sample {state.sample_id!r} has no criterion: pass behavior(criterion=...)")
-        if with_fluency and state.uuid not in _EARLY_FLUENCY:
-            _EARLY_FLUENCY[state.uuid] = asyncio.create_task(_judge(state, criteria()["fluency"], grader))
-        try:
-            return await _judge(state, sentence, grader)
-        except BaseException:
-            early = _EARLY_FLUENCY.pop(state.uuid, None)
-            if early is not None:
-                early.cancel()
-            raise
+        return await _judge(state, _criterion(state, criterion), grader)
 
     return score
+
+
+JUDGED = ("behavior", "fluency")
+"""The keys of ``judges()``'s value, which the analysis reads as the columns ``behavior`` and ``fluency``."""
+
+
+@scorer(metrics={name: sweep_metrics() for name in JUDGED})
+def judges(criterion: str | None = None, grader: str | None = None) -> Scorer:
+    """Both 1-10 judge grades of a reply, asked at once: ``{"behavior": b, "fluency": f}``.
+
+    One scorer, so a sample waits for one round of judge calls and nothing outlives it; a grade the judge
+    answered badly is NaN under its key (unscored there, its reply kept in metadata), the other still counts.
+    """
+
+    async def score(state: TaskState, target: Target) -> Score:
+        sentences = {"behavior": _criterion(state, criterion), "fluency": criteria()["fluency"]}
+        async with asyncio.TaskGroup() as group:  # one failing call cancels the other
+            calls = {name: group.create_task(_judge(state, sentences[name], grader)) for name in JUDGED}
+        scores = {name: call.result() for name, call in calls.items()}
+        return Score(
+            value={name: scores[name].as_float() for name in JUDGED},
+            answer=state.output.completion,
+            explanation="\n\n".join(f"{name}: {_explained(scores[name])}" for name in JUDGED),
+            metadata={name: scores[name].metadata for name in JUDGED},
+        )
+
+    return score
+
+
+def judge_grade(scores: dict[str, Score], name: str) -> float:
+    """A sample's ``behavior`` or ``fluency`` grade from a log of either layout (``judges()``, or the two
+    scorers earlier logs have); NaN when unscored."""
+    if name in scores:
+        return scores[name].as_float()
+    return float(scores["judges"].value[name])  # type: ignore[index]
+
+
+def _explained(score: Score) -> str:
+    if score.value == score.value:
+        return str(score.explanation)
+    return f"unscored ({score.reason}); the grader said: {score.explanation}"
 
 
 def _report_score(report: Callable[[str], Any]) -> Scorer:

@@ -29,11 +29,10 @@ from evals.dataset import prompting_samples, steering_samples
 from evals.judge import template_digest
 from evals.runner import RunFailed, run_and_plot
 from evals.scorers import (
-    behavior,
     coherence,
-    fluency,
     fluency_offline,
     fluency_reference,
+    judges,
     language_share,
     unsteered_logprob,
 )
@@ -106,7 +105,7 @@ def suite(
             )
         if prompting:
             samples += prompting_samples(records, concept.instruction, prefix=f"{concept.name}/", extra=extra)
-    scorers: list[Scorer] = [behavior(with_fluency=True), fluency()] if judge else []
+    scorers: list[Scorer] = [judges()] if judge else []
     check_available(fluency_reference())  # the fluency check's model, before any reply is generated
     scorers += [language_share(), fluency_offline(), coherence(), unsteered_logprob()]
     return Task(

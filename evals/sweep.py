@@ -20,7 +20,7 @@ from evals.args import (
 )
 from evals.dataset import load_prompts, sweep_dataset
 from evals.judge import template_digest
-from evals.scorers import behavior, coherence, fluency, fluency_offline, fluency_reference, unsteered_logprob
+from evals.scorers import coherence, fluency_offline, fluency_reference, judges, unsteered_logprob
 from evals.solvers import steer
 from steering.models import check_available
 from steering.provider.errors import user_errors
@@ -91,7 +91,7 @@ def sweep_task(
     method_list = parse_methods(methods)
     config = generation_config(max_tokens, temperature, seed)
     check_available(fluency_reference())  # the fluency check's model, before any reply is generated
-    scorers: list[Scorer] = [behavior(criterion, with_fluency=True), fluency()] if judge else []
+    scorers: list[Scorer] = [judges(criterion)] if judge else []
     scorers += [*(extra_scorers or []), fluency_offline(), coherence()]
     scorers += [unsteered_logprob()] if unsteered_likelihood else []
     return Task(

@@ -423,3 +423,26 @@ def test_epochs_are_new_draws_paired_within_an_epoch_and_nested_in_their_prompt(
     first, twice = summarize(table[table["epoch"] == 1]), summarize(copied)
     assert np.allclose(first["ci95_low"], twice["ci95_low"], equal_nan=True)
     assert np.allclose(first["ci95_high"], twice["ci95_high"], equal_nan=True)
+
+
+def test_a_log_with_the_two_judges_as_two_scorers_gives_the_same_tables(sweep, tmp_path):
+    """Logs written before the judges were one scorer keep their analysis."""
+    from inspect_ai.log import write_eval_log
+    from inspect_ai.scorer import Score
+
+    log, log_dir, _, result = sweep
+    old = log.model_copy(deep=True)
+    for sample in old.samples:
+        judged = sample.scores.pop("judges")
+        for name, value in judged.value.items():
+            sample.scores[name] = Score(value=value, explanation="", metadata=judged.metadata[name])
+    old.eval.scorers = [s for s in old.eval.scorers if s.name != "judges"] + [
+        s.model_copy(update={"name": name}) for s in old.eval.scorers if s.name == "judges" for name in judged.value
+    ]
+    write_eval_log(old, str(tmp_path / "old" / "old.eval"))
+    again = write_outputs([tmp_path / "old"], tmp_path / "curves")
+    judged = result["summary"][result["summary"].scorer.isin(["behavior", "fluency", "combined"])]
+    again_judged = again["summary"][again["summary"].scorer.isin(["behavior", "fluency", "combined"])]
+    assert len(judged) == 3 * 7  # three scorers, six steering cells and the prompting reference
+    pd.testing.assert_frame_equal(judged.reset_index(drop=True), again_judged.reset_index(drop=True))
+    pd.testing.assert_frame_equal(result["best"], again["best"])

@@ -12,6 +12,7 @@ from inspect_ai import eval as inspect_eval
 from inspect_ai.log import EvalLog, read_eval_log
 
 from evals.french import french
+from evals.scorers import judge_grade
 from evals.stub_grader import length_grade
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,9 +73,9 @@ def test_cli_run_succeeds_with_every_sample_graded(cli_log):
         assert meta["feature"] == (None if meta["method"] == "prompting" else FEATURE)
         assert meta["prompt_id"].startswith("p")
         reply = sample.output.completion
-        for name in ("behavior", "fluency"):
-            assert sample.scores[name].value == length_grade(reply)
-            assert sample.scores[name].explanation == f"the reply has {len(reply)} characters"
+        judged = sample.scores["judges"]
+        assert judged.value == {"behavior": length_grade(reply), "fluency": length_grade(reply)}
+        assert judged.explanation == "\n\n".join(f"{n}: the reply has {len(reply)} characters" for n in judged.value)
         assert 0.0 <= sample.scores["french_share"].value <= 1.0
         assert "French sentences" in sample.scores["french_share"].explanation
         assert 0.0 <= sample.scores["coherence"].value <= 1.0
@@ -92,17 +93,19 @@ def test_cli_run_logs_per_alpha_and_per_method_metrics(cli_log):
     # the prompting reference is its own cell and never pooled into "all"
     expected = ["mean", "stderr", *steered, "α=+0 (prompting)", "α=+0 (all)", "α=+40 (all)"]
     for score in cli_log.results.scores:
-        assert list(score.metrics) == expected  # curve order; no name ends in a digit (inspect view strips them)
+        # curve order; no name ends in a digit (inspect view strips them)
+        assert [metric.name for metric in score.metrics.values()] == expected
     behavior = next(s for s in cli_log.results.scores if s.name == "behavior")
     for method in ("add", "all"):
         at_zero = [
-            s.scores["behavior"].value
+            judge_grade(s.scores, "behavior")
             for s in cli_log.samples
             if s.metadata["alpha"] == 0.0
             and s.metadata["method"] != "prompting"
             and method in ("all", s.metadata["method"])
         ]
-        assert behavior.metrics[f"α=+0 ({method})"].value == pytest.approx(sum(at_zero) / len(at_zero))
+        (cell,) = [m for m in behavior.metrics.values() if m.name == f"α=+0 ({method})"]
+        assert cell.value == pytest.approx(sum(at_zero) / len(at_zero))
 
 
 def _is_preflight(event) -> bool:
@@ -118,7 +121,7 @@ def test_steering_spec_is_in_the_logged_model_call_and_never_reaches_the_grader(
         model_events = [e for e in sample.events if e.event == "model"]
         steered = [e for e in model_events if e.model.startswith("steered/")]
         graded = [e for e in model_events if e.model.startswith("stubgrader/") and not _is_preflight(e)]
-        joined = [s for s in sample.scores.values() if (s.metadata or {}).get("shared")]  # an identical call in flight
+        joined = [n for n, call in sample.scores["judges"].metadata.items() if call["shared"]]  # one in flight
         assert len(steered) == 1 and len(graded) + len(joined) == 2
         request = steered[0].call.request
         assert request["steering"] == {
@@ -165,9 +168,10 @@ def test_unparseable_grader_reply_is_unscored_with_the_judges_text(tiny_model_di
     log = _run(tiny_model_dir, tiny_sae_dir, tmp_path, grader="stubgrader/garbage", alphas=[0], methods="add")
     assert log.status == "success"
     for sample in log.samples:
-        score = sample.scores["fluency"]
-        assert math.isnan(score.value)
-        assert score.explanation == "I cannot decide on a number for this one."
+        score = sample.scores["judges"]
+        assert math.isnan(score.value["fluency"]) and math.isnan(score.value["behavior"])
+        assert score.metadata["fluency"]["grader_reply"] == "I cannot decide on a number for this one."
+        assert "fluency: unscored (" in score.explanation and "I cannot decide" in score.explanation
     fluency = next(s for s in log.results.scores if s.name == "fluency")
     assert math.isnan(fluency.metrics["mean"].value)
     assert not math.isnan(next(s for s in log.results.scores if s.name == "french_share").metrics["mean"].value)
@@ -177,7 +181,7 @@ def test_grader_exception_is_retried_not_dropped(tiny_model_dir, tiny_sae_dir, t
     log = _run(tiny_model_dir, tiny_sae_dir, tmp_path, grader="stubgrader/flaky", alphas=[0], methods="add")
     assert log.status == "success"
     for sample in log.samples:
-        assert sample.scores["behavior"].value == length_grade(sample.output.completion)
+        assert judge_grade(sample.scores, "behavior") == length_grade(sample.output.completion)
         calls = [
             e for e in sample.events if e.event == "model" and e.model == "stubgrader/flaky" and not _is_preflight(e)
         ]
@@ -223,7 +227,7 @@ def test_the_two_judge_calls_of_a_sample_run_at_the_same_time(tiny_model_dir, ti
     assert len(calls) == 2 and InFlight.peak == 2
     first, second = sorted(calls, key=lambda e: e.timestamp)
     assert second.timestamp < first.completed, "the fluency grade waited for the behaviour grade"
-    assert {sample.scores["behavior"].value, sample.scores["fluency"].value} == {length_grade(sample.output.completion)}
+    assert set(sample.scores["judges"].value.values()) == {length_grade(sample.output.completion)}
 
 
 def test_a_run_that_does_not_succeed_names_its_log_and_error(tiny_model_dir, tiny_sae_dir, tmp_path):

@@ -110,3 +110,67 @@ def test_judge_limits_fill_only_what_the_grader_role_leaves_unset():
     role = judge_config(get_model("stubgrader/length", config=GenerateConfig(attempt_timeout=5, max_retries=2)))
     assert role.attempt_timeout is None and role.max_retries is None and role.timeout == 600  # Inspect merges 5, 2
     assert bare.response_schema is not None and bare.temperature == 0.0
+
+
+def _state(reply: str = "Bonjour.", criterion: str | None = "The text is in French."):
+    from inspect_ai.model import ChatMessageUser, ModelOutput
+    from inspect_ai.solver import TaskState
+
+    return TaskState(
+        model="steered/x", sample_id="s1", epoch=1, input="Say hi.", messages=[ChatMessageUser(content="Say hi.")],
+        output=ModelOutput.from_content("steered/x", reply), metadata={"criterion": criterion},
+    )  # fmt: skip
+
+
+def test_the_judges_scorer_asks_both_at_once_and_a_failure_cancels_the_other(monkeypatch):
+    import asyncio
+
+    import evals.scorers as scorers
+
+    started, cancelled = [], []
+
+    async def judge(state, criterion, grader):
+        started.append(criterion)
+        if criterion == "The text is in French.":
+            await asyncio.sleep(0.05)
+            raise RuntimeError("grader down")
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.append(criterion)
+            raise
+
+    monkeypatch.setattr(scorers, "_judge", judge)
+
+    async def run() -> None:
+        with pytest.raises(ExceptionGroup) as raised:
+            await asyncio.wait_for(scorers.judges()(_state(), None), timeout=5)
+        assert "grader down" in str(raised.value.exceptions[0])
+        assert len(started) == 2 and cancelled == [scorers.criteria()["fluency"]]
+        assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+    asyncio.run(run())
+
+
+def test_the_judges_scorer_keeps_one_grade_when_the_other_is_unscored(monkeypatch):
+    import asyncio
+    import math
+
+    from inspect_ai.scorer import Score
+
+    import evals.scorers as scorers
+
+    async def judge(state, criterion, grader):
+        if criterion == "The text is in French.":
+            return Score(value=8, explanation="mostly French", metadata={"shared": False, "grader_reply": "{...}"})
+        return Score.unscored(reason="no grade", explanation="I cannot say.", metadata={"shared": True})
+
+    monkeypatch.setattr(scorers, "_judge", judge)
+    score = asyncio.run(scorers.judges()(_state(), None))
+    assert score.value["behavior"] == 8 and math.isnan(score.value["fluency"])
+    unscored = "fluency: unscored (no grade); the grader said: I cannot say."
+    assert score.explanation == f"behavior: mostly French\n\n{unscored}"
+    assert score.metadata["fluency"] == {"shared": True} and score.metadata["behavior"]["grader_reply"] == "{...}"
+    # a sample without a criterion is a bug in the task, said with the sample's id
+    with pytest.raises(ValueError, match="sample 's1' has no criterion"):
+        asyncio.run(scorers.judges()(_state(criterion=None), None))

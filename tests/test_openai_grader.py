@@ -66,7 +66,7 @@ def _outcomes(log: EvalLog) -> tuple[int, int, int]:
         if sample.error is not None:
             errored += 1
             continue
-        grades = [sample.scores[name].value for name in ("behavior", "fluency")]
+        grades = list(sample.scores["judges"].value.values())
         if all(isinstance(g, int | float) and not math.isnan(g) for g in grades):
             scored += 1
         else:
@@ -84,7 +84,7 @@ def _check_work(log: EvalLog, server: OpenAIServer, preflight: int = 1) -> WorkC
 
 
 def _grader_replies(log: EvalLog) -> list[str]:
-    return [s.scores[name].explanation for s in log.samples for name in ("behavior", "fluency")]
+    return [s.scores["judges"].metadata[name]["grader_reply"] for s in log.samples for name in ("behavior", "fluency")]
 
 
 def test_healthy_every_grade_is_read_back_and_every_request_is_strict(tiny_model_dir, tiny_sae_dir, tmp_path, server):
@@ -94,7 +94,7 @@ def test_healthy_every_grade_is_read_back_and_every_request_is_strict(tiny_model
     counts = _check_work(log, server)
     assert server.rejected == [] and server.preflight_requests == 1
     assert counts.grader_requests == server.judge_requests + 1
-    grades = {s.scores["fluency"].value for s in log.samples} | {s.scores["behavior"].value for s in log.samples}
+    grades = {grade for s in log.samples for grade in s.scores["judges"].value.values()}
     assert grades <= set(range(1, 11)) and len(grades) > 1
 
 

@@ -44,7 +44,8 @@ def test_the_readme_criterion_snippet_runs_verbatim_with_every_sweep_argument(sn
     assert log.eval.task == "polite" and len(log.samples) == 2 * 2 * 2  # n_prompts x alphas x methods
     assert {s.metadata["feature"] for s in log.samples} == {5}
     behavior = next(s for s in log.results.scores if s.name == "behavior")
-    assert {"α=+0 (add)", "α=+40 (add)", "α=+0 (add_renorm)", "α=+40 (all)"} <= set(behavior.metrics)
+    cells = {m.name for m in behavior.metrics.values()}
+    assert {"α=+0 (add)", "α=+40 (add)", "α=+0 (add_renorm)", "α=+40 (all)"} <= cells
     assert log.eval.metadata["criterion"] == "The text is polite and courteous."
 
 
@@ -69,11 +70,14 @@ def test_inspect_score_adds_a_criterion_without_regenerating(snippet_log, tmp_pa
     after = read_eval_log(str(snippet_log))
     for old, new in zip(before.samples, after.samples):
         assert new.output.completion == old.output.completion
-        assert new.scores["behavior"].value == old.scores["behavior"].value
-        assert new.scores["behavior1"].metadata["criterion"] == "The text mentions the weather."
+        assert new.scores["judges"].value == old.scores["judges"].value
+        assert new.scores["behavior"].metadata["criterion"] == "The text mentions the weather."
         steered = [e for e in new.events if e.event == "model" and e.model.startswith("steered/")]
         assert len(steered) == 1  # the original generation only
     result = write_outputs([snippet_log.parent], tmp_path / "curves")
     scorers = set(result["summary"]["scorer"])
     assert {"behavior", "behavior1", "fluency", "combined"} <= scorers
+    # the judges' own grade keeps its name; the appended criterion is read as behavior1
+    appended = result["table"].set_index("sample_id")["behavior1"]
+    assert {s.id: s.scores["behavior"].value for s in after.samples} == appended.to_dict()
     assert set(result["summary"][result["summary"].scorer == "behavior1"]["n"]) == {2}

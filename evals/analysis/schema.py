@@ -30,6 +30,10 @@ SCORERS = {
     "paper_judge_coherence": "SAE-TS paper's judge: coherence grade, (g-1)/9 (0-1)",
 }
 
+KEYED = {"judges": ("behavior", "fluency")}
+"""Scorers with a value per key whose keys are score columns of their own (the sweep's two judges, one scorer);
+any other keyed scorer gives ``<scorer>_<key>`` columns."""
+
 COMBINED = {
     "combined": [("behavior", "fluency")],
     "combined_offline": [("french_share", "fluency_offline"), ("language_share", "fluency_offline")],

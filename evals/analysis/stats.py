@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from evals.analysis.schema import BOOTSTRAP, COMBINED, GROUP, PROMPTING, REFERENCE, SCORERS, SETTINGS
+from evals.analysis.schema import BOOTSTRAP, COMBINED, GROUP, KEYED, PROMPTING, REFERENCE, SCORERS, SETTINGS
 
 MIN_PROMPTS = 2
 """Fewer prompts than this give a value but no interval (and a note saying why)."""
@@ -149,7 +149,7 @@ def ran(rows: pd.DataFrame, column: str) -> bool:
         return True
     listed = rows["scorers"].dropna().unique() if "scorers" in rows else []
     names = {name for scorers in listed for name in str(scorers).split(",")}
-    return any(column == name or column.startswith(f"{name}_") for name in names)
+    return any(column == name or column.startswith(f"{name}_") or column in KEYED.get(name, ()) for name in names)
 
 
 def normalised(table: pd.DataFrame, scorer: str) -> pd.Series:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evals.analysis.schema import GENERATION, GROUP, SETTINGS, CurvesError
+from evals.analysis.schema import GENERATION, GROUP, KEYED, SETTINGS, CurvesError
 from evals.analysis.stats import score_columns
 from steering.defaults import PROVIDER_DEFAULTS
 from steering.sources.registry import takes_feature
@@ -151,10 +151,8 @@ def load_table(paths: Sequence[str | Path], report: dict[str, list[str]] | None 
     )
     table["settings"] = settings_label(table)
     table.loc[~table["vector"].map(takes_feature), "sae"] = "-"  # the SAE plays no part there
-    for column in df.columns:
-        if column.startswith("score_"):
-            for name, values in _score_values(column.removeprefix("score_"), df[column]).items():
-                table[name] = values
+    for name, values in _scores(df).items():
+        table[name] = values
     table = _usable(table, report, files)
     return table.sort_values([*GROUP, "method", "alpha", "prompt_id", "epoch"]).reset_index(drop=True)
 
@@ -184,15 +182,40 @@ def _usable(table: pd.DataFrame, report: dict[str, list[str]], files: list[str])
     return table.drop(columns=["_finished"])
 
 
+def _scores(df: pd.DataFrame) -> dict[str, pd.Series]:
+    """Every scorer's columns. A scorer named like a ``KEYED`` scorer's key (``behavior`` from an older log, or
+    ``inspect score --scorer ...@behavior`` appended to a new one) fills that column where its row has no keyed
+    scorer, and ``<name>1`` (Inspect's own numbering of a second scorer of one name) where it has."""
+    names = [c.removeprefix("score_") for c in df.columns if c.startswith("score_")]
+    names.sort(key=lambda name: name not in KEYED)
+    columns: dict[str, pd.Series] = {}
+    keyed_rows = pd.Series(False, index=df.index)
+    for scorer in names:
+        for name, values in _score_values(scorer, df[f"score_{scorer}"]).items():
+            if scorer in KEYED:
+                keyed_rows |= df[f"score_{scorer}"].notna()
+            elif name in columns:  # a keyed scorer's key: rows without that scorer take it as their own
+                columns[name] = columns[name].where(keyed_rows, values)
+                values = values.where(keyed_rows)
+                name = f"{name}1"
+                if values.isna().all():
+                    continue
+            columns[name] = values
+    return columns
+
+
 def _score_values(name: str, column: pd.Series) -> dict[str, pd.Series]:
     """A scorer's numbers; a scorer with a value per key (the SAE-TS paper preset's behaviour and coherence)
-    gives one column per key, ``<scorer>_<key>``, rather than one unreadable column."""
+    gives one column per key, ``<scorer>_<key>`` (the key alone for ``KEYED`` scorers), rather than one
+    unreadable column."""
     parsed = column.map(lambda v: json.loads(v) if isinstance(v, str) and v.startswith("{") else v)
     if not parsed.map(lambda v: isinstance(v, dict)).any():
         return {name: pd.to_numeric(column, errors="coerce")}
     keys = sorted({k for v in parsed if isinstance(v, dict) for k in v})
     return {
-        f"{name}_{key}": pd.to_numeric(parsed.map(lambda v, k=key: v.get(k) if isinstance(v, dict) else None))
+        (key if key in KEYED.get(name, ()) else f"{name}_{key}"): pd.to_numeric(
+            parsed.map(lambda v, k=key: v.get(k) if isinstance(v, dict) else None)
+        )
         for key in keys
     }
 

@@ -72,8 +72,10 @@ def work_counts(log: EvalLog) -> WorkCounts:
             else:
                 counts["new"] += 1
         for score in (sample.scores or {}).values():
-            if (score.metadata or {}).get("shared"):
-                grader["shared"] += 1
+            metadata = score.metadata or {}
+            # one judge call per scorer, or (judges()) one per key, each with its own metadata
+            calls = [m for m in metadata.values() if isinstance(m, dict)] or [metadata]
+            grader["shared"] += sum(bool(call.get("shared")) for call in calls)
     return WorkCounts(
         generations=steered["new"],
         generations_shared=steered["shared"],
