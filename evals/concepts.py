@@ -52,20 +52,48 @@ class Concept:
     instruction: str | None
     directions: tuple[Direction, ...]
     language: str | None = None
+    description: str | None = None
+    """What the concept is, in a phrase (AxBench's concept judge reads it); the criterion when not given."""
+
+    @property
+    def described(self) -> str:
+        return self.description or self.criterion
+
+
+FEATURE_LIST = (".txt", ".csv")
+"""A concept list of ``feature, description`` lines (AxBench's Concept500 style), one SAE feature each."""
+FEATURE_CRITERION = "The text is about {description}."
+FEATURE_INSTRUCTION = "In your answer, include content related to: {description}."
 
 
 def load_concepts(name_or_path: str, sae_width: int = DEFAULT_SAE_WIDTH) -> list[Concept]:
     path = shipped_file(name_or_path, "concepts", ".jsonl", "concept file")
     concepts: list[Concept] = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if line.strip():
+        if line.strip() and not line.lstrip().startswith("#"):
             where = f"{path}, line {number}"
-            concepts.append(_concept(line, where, sae_width))
+            read = _feature_line if path.suffix in FEATURE_LIST else _concept
+            concepts.append(read(line, where, sae_width))
             if [c.name for c in concepts].count(concepts[-1].name) > 1:
                 raise ValueError(f"{where}: concept name {concepts[-1].name!r} is used twice")
     if not concepts:
         raise ValueError(f"{path} holds no concepts")
     return concepts
+
+
+def _feature_line(line: str, where: str, sae_width: int) -> Concept:
+    """``12332, French language text``: the SAE feature, steered by its decoder row, and its description."""
+    feature, _, description = (part.strip() for part in line.partition(","))
+    if not feature.isdigit() or not description:
+        raise ValueError(f"{where}: a concept line is 'feature, description' (e.g. '12332, French'), got {line!r}")
+    direction = _direction({"vector": "sae", "feature": int(feature)}, where, sae_width)
+    return Concept(
+        name=f"feature-{feature}",
+        criterion=FEATURE_CRITERION.format(description=description),
+        instruction=FEATURE_INSTRUCTION.format(description=description),
+        directions=(direction,),
+        description=description,
+    )
 
 
 def _concept(line: str, where: str, sae_width: int) -> Concept:
@@ -99,7 +127,10 @@ def _concept(line: str, where: str, sae_width: int) -> Concept:
     labels = [d.label for d in parsed]
     if len(set(labels)) != len(labels):
         raise ValueError(f"{where}: a direction is listed twice: {labels}")
-    return Concept(name, criterion, instruction, parsed, language)
+    description = data.get("description")
+    if description is not None and (not isinstance(description, str) or not description.strip()):
+        raise ValueError(f"{where}: 'description' must name the concept in a phrase, got {description!r}")
+    return Concept(name, criterion, instruction, parsed, language, description)
 
 
 def _direction(item: object, where: str, sae_width: int) -> Direction:

@@ -32,8 +32,10 @@ def run_and_plot(
     model_roles: dict[str, str] | None = None,
     display: str | None = None,
     retry_attempts: int | None = None,
+    objective: str | None = None,
 ) -> dict:
-    """An interrupted run resumes where it stopped (eval set), so a rerun of the same command finishes it."""
+    """An interrupted run resumes where it stopped (eval set), so a rerun of the same command finishes it.
+    ``objective``: the combined score that picks alphas and ranks (evals.analysis.schema.COMBINED)."""
     from inspect_ai import eval_set
 
     from evals.curves import write_outputs
@@ -57,4 +59,4 @@ def run_and_plot(
 
     for log in logs:
         print(f"{log.eval.task}: {work_counts(read_eval_log(log.location)).line()}")
-    return write_outputs([out / "logs"], out / "curves")
+    return write_outputs([out / "logs"], out / "curves", objective)

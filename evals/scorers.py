@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from inspect_ai.model import (
+    ChatMessage,
     ChatMessageSystem,
     ChatMessageUser,
     GenerateConfig,
@@ -37,6 +38,7 @@ from evals.dataset import PROMPTING
 from evals.judge import Grade, criteria, judge_messages, parse_grade
 from evals.metrics import REFERENCE_MODEL, coherence_report, french_report, language_report
 from evals.metrics.fluency_check import fluency_async
+from evals.metrics.relevance import relevance_async
 from steering.provider.sharing import RequestSharing, coroutine_submit
 
 DEFAULT_GRADER = "openai/gpt-4o-mini"
@@ -107,15 +109,20 @@ def grader_model(grader: str | Model | None = None) -> Model:
     return get_model(grader) if grader is not None else get_model(role="grader", default=DEFAULT_GRADER)
 
 
-def judge_config(model: Model) -> GenerateConfig:
-    """JUDGE_CONFIG plus the JUDGE_LIMITS the role (or, for retries and timeout, the eval) does not set."""
+def judge_limits(model: Model) -> GenerateConfig:
+    """The JUDGE_LIMITS the role (or, for retries and timeout, the eval) does not set."""
     eval_wide = active_generate_config()
     limits = {
         name: value
         for name, value in JUDGE_LIMITS.model_dump(exclude_none=True).items()
         if getattr(model.config, name) is None and (name == "attempt_timeout" or getattr(eval_wide, name) is None)
     }
-    return JUDGE_CONFIG.merge(GenerateConfig(**limits))
+    return GenerateConfig(**limits)
+
+
+def judge_config(model: Model) -> GenerateConfig:
+    """JUDGE_CONFIG plus the JUDGE_LIMITS the role (or, for retries and timeout, the eval) does not set."""
+    return JUDGE_CONFIG.merge(judge_limits(model))
 
 
 _IN_FLIGHT = RequestSharing()
@@ -123,19 +130,19 @@ _IN_FLIGHT = RequestSharing()
 the provider's (steering.provider.sharing)."""
 
 
-async def _grade_request(model: Model, system: str, user: str) -> tuple[ModelOutput, bool]:
+async def share_request(model: Model, messages: list[ChatMessage], config: GenerateConfig) -> tuple[ModelOutput, bool]:
     """(grader output, shared): Inspect's cache dedupes finished requests, this the ones in flight together."""
-    key = (str(model), model.api.base_url, system, user, id(asyncio.get_running_loop()))
-    messages = [ChatMessageSystem(content=system), ChatMessageUser(content=user)]
-    return await _IN_FLIGHT.result(
-        key, coroutine_submit(lambda: model.generate(messages, config=judge_config(model), cache=True))
-    )
+    text = tuple((message.role, message.text) for message in messages)  # not the messages' own ids
+    key = (str(model), model.api.base_url, text, config.model_dump_json(), id(asyncio.get_running_loop()))
+    return await _IN_FLIGHT.result(key, coroutine_submit(lambda: model.generate(messages, config=config, cache=True)))
 
 
 async def _judge(state: TaskState, criterion: str, grader: str | Model | None) -> Score:
     reply = state.output.completion
     system, user = judge_messages(criterion, state.input_text, reply)
-    output, shared = await _grade_request(grader_model(grader), system, user)
+    model = grader_model(grader)
+    messages: list[ChatMessage] = [ChatMessageSystem(content=system), ChatMessageUser(content=user)]
+    output, shared = await share_request(model, messages, judge_config(model))
     grade, reasoning = parse_grade(output.completion)
     metadata = {"criterion": criterion, "grader_reply": output.completion, "shared": shared}
     if grade is None:
@@ -288,6 +295,26 @@ def fluency_offline(reference: str | None = None) -> Scorer:
                 "nll_per_token": None if math.isnan(report.nll) else report.nll,
                 "reference": model,
             },
+        )
+
+    return score
+
+
+@scorer(metrics=sweep_metrics())
+def relevance_offline(reference: str | None = None) -> Scorer:
+    """Deterministic check of instruction relevance: how much likelier the reply is after its own prompt than
+    after nothing under the reference model, calibrated to 0..1 (evals.metrics.relevance); the prompt is the one
+    the judges see (without a prompting cue)."""
+    model = fluency_reference(reference)
+
+    async def score(state: TaskState, target: Target) -> Score:
+        reply = state.output.completion
+        report = await relevance_async(reply, state.input_text, model)
+        return Score(
+            value=report.value,
+            answer=reply,
+            explanation=report.explanation(),
+            metadata={"gain": None if math.isnan(report.gain) else report.gain, "reference": model},
         )
 
     return score

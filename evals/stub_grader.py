@@ -1,7 +1,7 @@
 """``stubgrader/<mode>``: an offline grader for tests and demos, never a stand-in for a real judge.
 
-Modes: ``length`` grades ``min(10, 1 + len(reply) // 10)``; ``garbage`` answers with no
-grade; ``flaky`` fails the first call for each prompt, then grades like ``length``;
+Modes: ``length`` grades ``min(10, 1 + len(reply) // 10)`` (AxBench's 0-2 ratings: ``length_rating``);
+``garbage`` answers with no grade; ``flaky`` fails the first call for each prompt, then grades like ``length``;
 ``outage`` fails (not retried) while ``STUB_GRADER_DOWN`` is set, then grades like ``length``. Any
 mode refuses a call that carries steering, which a grader must never receive. Every
 call's config is appended to ``RECEIVED_CONFIGS`` so tests can see what a grader was asked.
@@ -24,6 +24,8 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 
 # our judge template's reply block, or the SAE-TS paper's completion block (evals.sae_ts_paper)
 _REPLY = re.compile(r"<reply>\n(.*)\n</reply>|Completion:\n\"\"\"\n(.*)\n\"\"\"\n", re.DOTALL)
+# AxBench's fragment block (evals.axbench_judge): answered in its format, "Rating: [[n]]"
+_FRAGMENT = re.compile(r"\[Sentence Fragment Start\]\n(.*)\n\[Sentence Fragment End\]", re.DOTALL)
 MODES = ("length", "garbage", "flaky", "outage")
 DEFAULT_CONFIG = GenerateConfig()
 RECEIVED_CONFIGS: list[GenerateConfig] = []
@@ -46,6 +48,11 @@ class StubGraderError(RuntimeError):
 
 def length_grade(reply: str) -> int:
     return min(10, 1 + len(reply) // 10)
+
+
+def length_rating(reply: str) -> int:
+    """AxBench's 0-2 scale: 0 under 20 characters, 1 under 60, else 2."""
+    return 0 if len(reply) < 20 else 1 if len(reply) < 60 else 2
 
 
 class StubGraderAPI(ModelAPI):
@@ -93,8 +100,12 @@ class StubGraderAPI(ModelAPI):
             raise StubGraderError("stub grader: transient failure")
         match = _REPLY.search(user)
         reply = (match.group(1) or match.group(2) or "") if match else ""
+        fragment = _FRAGMENT.search(user)
         if self.model_name == "garbage":
             text = "I cannot decide on a number for this one."
+        elif fragment is not None:
+            shown = fragment.group(1)
+            text = f"The fragment has {len(shown)} characters.\n\nRating: [[{length_rating(shown)}]]"
         else:
             grade = length_grade(reply)
             text = json.dumps({"reasoning": f"the reply has {len(reply)} characters", "score": grade})

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,8 @@ from inspect_ai.dataset import MemoryDataset
 from inspect_ai.scorer import Scorer
 
 from evals.args import parse_alphas, parse_bool, parse_int, parse_methods, refuse_unknown
-from evals.concepts import DEFAULT_SAE_WIDTH, load_concepts
+from evals.axbench_judge import axbench_digest, axbench_judge
+from evals.concepts import DEFAULT_SAE_WIDTH, FEATURE_INSTRUCTION, Concept, load_concepts
 from evals.dataset import prompting_samples, steering_samples
 from evals.judge import template_digest
 from evals.runner import RunFailed, run_and_plot
@@ -34,10 +36,12 @@ from evals.scorers import (
     fluency_reference,
     judges,
     language_share,
+    relevance_offline,
     unsteered_logprob,
 )
 from evals.solvers import steer
 from evals.sweep import generation_config, sweep_prompts
+from steering import PROMPTS_DIR
 from steering.models import check_available
 from steering.provider.errors import user_errors
 
@@ -49,33 +53,47 @@ SUITE_TEMPERATURE = 0.7
 SUITE_SEED = 16
 
 
+PROTOCOLS = ("sae_ts", "axbench")
+AXBENCH_PROMPTS = PROMPTS_DIR / "axbench" / "instructions.jsonl"
+AXBENCH_INSTRUCTIONS = 10
+"""Instructions per concept in AxBench: the first five pick the steering factor, the last five report it."""
+AXBENCH_GENERATION = {"max_tokens": 128, "temperature": 1.0}
+SAE_TS_GENERATION = {"max_tokens": 64, "temperature": 0.5}
+
+
 @task
 @user_errors
 def suite(
     concepts: str = "gemma",
+    protocol: str = "sae_ts",
     alphas: Any = "default",
     methods: Any = "add,add_renorm",
-    n_prompts: Any = "all",
+    n_prompts: Any = "default",
     prompts: str | None = None,
     judge: Any = True,
     prompting: Any = True,
     normalize: Any = False,
-    max_tokens: Any = 64,
-    temperature: Any = 0.5,
+    max_tokens: Any = "default",
+    temperature: Any = "default",
     seed: Any = 16,
     cache: Any = True,
     sae_width: Any = DEFAULT_SAE_WIDTH,
     **unknown: Any,
 ) -> Task:
-    """Every concept of a concept file (prompts/concepts/<name>.jsonl or a path), each direction swept.
+    """Every concept of a concept file (prompts/concepts/<name>.jsonl, a JSONL path, or a .txt/.csv list of
+    ``feature, description`` lines), each direction swept.
 
     Args:
-        concepts: a concept file name in prompts/concepts ("gemma", "offline") or a JSONL path.
+        concepts: a concept file name in prompts/concepts ("gemma", "offline", "languages") or a path.
+        protocol: "sae_ts" (the 1-10 behaviour and fluency judges; every concept on the same prompts) or
+            "axbench" (AxBench's three 0-2 judges and their harmonic mean; 10 instructions sampled per concept,
+            the first 5 pick the alpha and the last 5 report it; 128 tokens at temperature 1.0 unless given).
         alphas: steering strengths; "default" is np.linspace(-300, 300, 20) plus 0.
         methods: steering methods, e.g. "add,add_renorm".
-        n_prompts: use only the first n prompts ("all" by default).
-        prompts: a JSONL file of {"id", "prompt"} records (default prompts/instructions.jsonl).
-        judge: bind the LLM-judge scorers (each concept's criterion, fluency); the grader is the `grader` role.
+        n_prompts: prompts per concept: the first n ("all" by default), or under "axbench" n sampled (10).
+        prompts: a JSONL file of {"id", "prompt"} records (default prompts/instructions.jsonl, or
+            prompts/axbench/instructions.jsonl under "axbench").
+        judge: bind the LLM-judge scorers; the grader is the `grader` role.
         prompting: also run each prompt unsteered with the concept's instruction: the prompting reference.
         normalize: scale every direction to unit norm.
         max_tokens, temperature, seed: generation settings (sampling seeded per row).
@@ -83,19 +101,34 @@ def suite(
         sae_width: features in the provider's SAE, to check SAE feature ids before anything loads.
     """
     refuse_unknown(suite, unknown)
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}: use one of {list(PROTOCOLS)}")
+    axbench = protocol == "axbench"
     concept_list = load_concepts(concepts, parse_int(sae_width, "sae_width", minimum=1))
     judge, prompting, cache, normalize = (
         parse_bool(v, n)
         for v, n in ((judge, "judge"), (prompting, "prompting"), (cache, "cache"), (normalize, "normalize"))
     )
-    records = sweep_prompts(prompts, n_prompts)
+    defaults = AXBENCH_GENERATION if axbench else SAE_TS_GENERATION
+    max_tokens = defaults["max_tokens"] if max_tokens == "default" else max_tokens
+    temperature = defaults["temperature"] if temperature == "default" else temperature
+    if axbench:
+        records = sweep_prompts(prompts or str(AXBENCH_PROMPTS), "all")
+        count = AXBENCH_INSTRUCTIONS if n_prompts in ("default", "all") else parse_int(n_prompts, "n_prompts", 2)
+        if count > len(records):
+            raise ValueError(f"n_prompts={count} instructions per concept, but the prompt file holds {len(records)}")
+    else:
+        records = sweep_prompts(prompts, "all" if n_prompts == "default" else n_prompts)
     grid, method_list = parse_alphas(alphas), parse_methods(methods)
     samples = []
-    for concept in concept_list:
+    for index, concept in enumerate(concept_list):
+        mine, split = concept_instructions(records, count, concept, index) if axbench else (records, {})
         extra = {"concept": concept.name, "criterion": concept.criterion, "language": concept.language}
+        extra["concept_description"] = concept.described
+        concept_samples = []
         for direction in concept.directions:
-            samples += steering_samples(
-                records,
+            concept_samples += steering_samples(
+                mine,
                 grid,
                 method_list,
                 direction.feature,
@@ -104,10 +137,15 @@ def suite(
                 extra={**extra, "contrast": direction.contrast},
             )
         if prompting:
-            samples += prompting_samples(records, concept.instruction, prefix=f"{concept.name}/", extra=extra)
-    scorers: list[Scorer] = [judges()] if judge else []
+            cue = concept.instruction or FEATURE_INSTRUCTION.format(description=concept.described)
+            concept_samples += prompting_samples(mine, cue, prefix=f"{concept.name}/", extra=extra)
+        for sample in concept_samples:
+            if split:
+                sample.metadata = {**(sample.metadata or {}), "split": split[sample.metadata["prompt_id"]]}
+        samples += concept_samples
+    scorers: list[Scorer] = ([axbench_judge()] if axbench else [judges()]) if judge else []
     check_available(fluency_reference())  # the fluency check's model, before any reply is generated
-    scorers += [language_share(), fluency_offline(), coherence(), unsteered_logprob()]
+    scorers += [language_share(), fluency_offline(), relevance_offline(), coherence(), unsteered_logprob()]
     return Task(
         name="suite",
         dataset=MemoryDataset(samples, name=f"suite-{Path(concepts).stem}"),
@@ -116,10 +154,21 @@ def suite(
         config=generation_config(max_tokens, temperature, seed),
         metadata={
             "concepts": [c.name for c in concept_list],
+            "protocol": protocol,
             "normalize": normalize,
-            "judge_template": template_digest() if judge else None,
+            "judge_template": (axbench_digest() if axbench else template_digest()) if judge else None,
         },
     )
+
+
+def concept_instructions(
+    records: list[dict[str, str]], count: int, concept: Concept, index: int
+) -> tuple[list[dict[str, str]], dict[str, str]]:
+    """AxBench's draw: ``count`` instructions sampled for the concept (seeded by its SAE feature id, else its
+    position in the file), and which half each is in: the first half ``select``, the rest ``report``."""
+    feature = next((d.feature for d in concept.directions if d.feature is not None), None)
+    drawn = random.Random(feature if feature is not None else index).sample(records, count)
+    return drawn, {r["id"]: ("select" if i < count // 2 else "report") for i, r in enumerate(drawn)}
 
 
 def run(out: Path, n_prompts: int = 10, display: str | None = None, **task_args: object) -> dict:

@@ -20,7 +20,7 @@ from evals.args import (
 )
 from evals.dataset import load_prompts, sweep_dataset
 from evals.judge import template_digest
-from evals.scorers import coherence, fluency_offline, fluency_reference, judges, unsteered_logprob
+from evals.scorers import coherence, fluency_offline, fluency_reference, judges, relevance_offline, unsteered_logprob
 from evals.solvers import steer
 from steering.models import check_available
 from steering.provider.errors import user_errors
@@ -92,7 +92,7 @@ def sweep_task(
     config = generation_config(max_tokens, temperature, seed)
     check_available(fluency_reference())  # the fluency check's model, before any reply is generated
     scorers: list[Scorer] = [judges(criterion)] if judge else []
-    scorers += [*(extra_scorers or []), fluency_offline(), coherence()]
+    scorers += [*(extra_scorers or []), fluency_offline(), relevance_offline(), coherence()]
     scorers += [unsteered_logprob()] if unsteered_likelihood else []
     return Task(
         name=name,

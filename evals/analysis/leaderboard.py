@@ -18,15 +18,16 @@ from evals.analysis.schema import GROUP, PROMPTING, REFERENCE
 from evals.analysis.stats import VERSUS, held_out_pick, versus
 
 
-def leaderboard(table: pd.DataFrame, unranked: list[str] | None = None) -> pd.DataFrame:
+def leaderboard(table: pd.DataFrame, unranked: list[str] | None = None, prefer: str | None = None) -> pd.DataFrame:
     """One row per (concept, source): the held-out best cell's combined score, its interval and where it is.
 
-    ``unranked`` (if given) collects the groups that cannot be ranked, with the reason.
+    ``unranked`` (if given) collects the groups that cannot be ranked, with the reason; ``prefer`` names the
+    combined score to rank by where a group has it (``axbench_offline``).
     """
     rows, chosen_rows = [], []
     for values, part in table.groupby(GROUP, dropna=False):
         keys = dict(zip(GROUP, values))
-        pick = held_out_pick(part, ("method", "alpha"))
+        pick = held_out_pick(part, ("method", "alpha"), prefer)
         if pick["cell"] is None:
             if unranked is not None:
                 unranked.append(f"{keys['task']}: {source_label(keys)} ({keys['model']}): {pick['reason']}")

@@ -11,20 +11,23 @@ from evals.analysis.plots.curves import plot_curves
 from evals.analysis.plots.leaderboard import plot_leaderboard
 from evals.analysis.reports import listing, markdown
 from evals.analysis.schema import GROUP
-from evals.analysis.stats import best_alphas, summarize
+from evals.analysis.stats import best_alphas, check_objective, summarize
 from evals.analysis.table import load_table
 
 
-def write_outputs(paths: Sequence[str | Path], out: str | Path) -> dict[str, object]:
+def write_outputs(paths: Sequence[str | Path], out: str | Path, objective: str | None = None) -> dict[str, object]:
+    """Every table, report and plot of the logs under ``paths``; alphas picked by ``objective`` (a COMBINED name)
+    where a run has it, else by the first combined score it has."""
+    check_objective(objective)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     dropped: dict[str, list[str]] = {}
     table = load_table(paths, dropped)
     summary = summarize(table)
-    best = best_alphas(table)
+    best = best_alphas(table, objective)
     audit = judge_audit(table)
     unranked: list[str] = []
-    board = leaderboard(table, unranked)
+    board = leaderboard(table, unranked, objective)
     board_md = leaderboard_markdown(board)
     board.to_csv(out / "leaderboard.csv", index=False)
     (out / "leaderboard.md").write_text("# Steerability leaderboard\n\n" + board_md + "\n")

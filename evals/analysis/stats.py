@@ -20,7 +20,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from evals.analysis.schema import BOOTSTRAP, COMBINED, GROUP, KEYED, PROMPTING, REFERENCE, SCORERS, SETTINGS
+from evals.analysis.schema import (
+    AXBENCH_SCALE,
+    BOOTSTRAP,
+    COMBINED,
+    GROUP,
+    HARMONIC,
+    KEYED,
+    PROMPTING,
+    REFERENCE,
+    SCORERS,
+    SETTINGS,
+    CurvesError,
+)
 
 MIN_PROMPTS = 2
 """Fewer prompts than this give a value but no interval (and a note saying why)."""
@@ -129,7 +141,7 @@ def score_columns(table: pd.DataFrame) -> list[str]:
 
 
 _NON_SCORE = {*GROUP, *SETTINGS, "method", "alpha", "prompt_id", "epoch", "sample_id", "criterion", "created", "log"}
-_NON_SCORE.add("failure")  # why a sample failed (stats.failed)
+_NON_SCORE |= {"failure", "split"}  # why a sample failed (stats.failed); its half of a held-out split
 
 
 def failed(rows: pd.DataFrame) -> pd.Series:
@@ -154,18 +166,27 @@ def ran(rows: pd.DataFrame, column: str) -> bool:
 
 def normalised(table: pd.DataFrame, scorer: str) -> pd.Series:
     """A score on 0..1: judge grades map (s-1)/9, as SAE-TS does; the deterministic ones already are."""
-    return (table[scorer] - 1) / 9 if scorer in ("behavior", "fluency") else table[scorer]
+    if scorer in ("behavior", "fluency"):
+        return (table[scorer] - 1) / 9
+    return table[scorer] / AXBENCH_SCALE if scorer.startswith("axbench_") else table[scorer]
 
 
-def parts(table: pd.DataFrame, name: str) -> tuple[str, str] | None:
-    """The (behaviour, fluency) scorers a combined score is made of in these rows' run(s); None when they lack
-    them (a column that exists only because another run filled it does not count)."""
+def parts(table: pd.DataFrame, name: str) -> tuple[str, ...] | None:
+    """The scorers a combined score is made of in these rows' run(s) ((behaviour, fluency), or AxBench's three);
+    None when they lack them (a column that exists only because another run filled it does not count)."""
     return next((pair for pair in COMBINED[name] if all(ran(table, c) for c in pair)), None)
 
 
-def combined_scores(table: pd.DataFrame) -> list[str]:
-    """The combined scores these rows can give, best first: the judges', then the deterministic one."""
-    return [name for name in COMBINED if parts(table, name) is not None]
+def combined_scores(table: pd.DataFrame, prefer: str | None = None) -> list[str]:
+    """The combined scores these rows can give, best first: ``prefer`` when they have it, then the judges', then
+    the deterministic ones (COMBINED's order)."""
+    names = [name for name in COMBINED if parts(table, name) is not None]
+    return sorted(names, key=lambda name: name != prefer)
+
+
+def check_objective(prefer: str | None) -> None:
+    if prefer is not None and prefer not in COMBINED:
+        raise CurvesError(f"unknown objective {prefer!r}: use one of {list(COMBINED)}")
 
 
 def paired(rows: pd.DataFrame, name: str, worst: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -174,13 +195,28 @@ def paired(rows: pd.DataFrame, name: str, worst: bool = True) -> tuple[np.ndarra
     ``worst``: every row counts, an unscored or failed one as 0 (the worst score); otherwise only the rows both
     scorers graded.
     """
-    behaviour, fluency = parts(rows, name)
-    b, f = normalised(rows, behaviour).to_numpy(float), normalised(rows, fluency).to_numpy(float)
+    columns = parts(rows, name)
     prompts = rows["prompt_id"].to_numpy(object)
+    if name in HARMONIC:  # one column of per-reply harmonic means, beside ones: the product is its mean
+        values = np.column_stack([normalised(rows, c).to_numpy(float) for c in columns])
+        scored = ~np.isnan(values).any(axis=1)
+        per_reply, ones = harmonic_means(values), np.ones(len(rows))
+        return (per_reply, ones, prompts) if worst else (per_reply[scored], ones[scored], prompts[scored])
+    behaviour, fluency = columns
+    b, f = normalised(rows, behaviour).to_numpy(float), normalised(rows, fluency).to_numpy(float)
     if worst:
         return np.nan_to_num(b, nan=0.0), np.nan_to_num(f, nan=0.0), prompts
     both = ~(np.isnan(b) | np.isnan(f))
     return b[both], f[both], prompts[both]
+
+
+def harmonic_means(values: np.ndarray) -> np.ndarray:
+    """Per row (reply), AxBench's harmonic mean of its parts: 0 when any is 0 or missing (NaN)."""
+    values = np.asarray(values, float)
+    bad = np.isnan(values).any(axis=1) | (values <= 0).any(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        means = values.shape[1] / (1 / values).sum(axis=1)
+    return np.where(bad, 0.0, means)
 
 
 def combined_value(rows: pd.DataFrame, name: str) -> float:
@@ -252,7 +288,7 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
 NO_OBJECTIVE = "none (needs behaviour and fluency scores)"
 
 
-def objective(table: pd.DataFrame) -> tuple[str, pd.Series]:
+def objective(table: pd.DataFrame, prefer: str | None = None) -> tuple[str, pd.Series]:
     """Per-alpha objective: a combined score (behaviour x fluency), never behaviour alone, unscored and failed
     rows counted as the worst score.
 
@@ -260,7 +296,7 @@ def objective(table: pd.DataFrame) -> tuple[str, pd.Series]:
     alpha can be picked and the objective is all NaN.
     """
     alphas = sorted(table["alpha"].unique())
-    names = combined_scores(table)
+    names = combined_scores(table, prefer)
     if not names:
         return NO_OBJECTIVE, pd.Series(np.nan, index=alphas)
     products = {alpha: combined_value(rows, names[0]) for alpha, rows in table.groupby("alpha")}
@@ -273,21 +309,25 @@ def best_alpha(objective: pd.Series) -> float:
     return np.nan if alpha is None else alpha
 
 
-def split_prompts(prompt_ids: pd.Series) -> tuple[set, set]:
-    """AxBench's held-out split: alternate prompts pick the alpha, the others report its score."""
-    prompts = sorted(prompt_ids.unique())
+def split_prompts(rows: pd.DataFrame) -> tuple[set, set]:
+    """The held-out split: the prompts a sample marks ``select`` / ``report`` (the AxBench preset: each concept's
+    first five instructions pick the alpha, the last five report it), else alternate prompts."""
+    marked = rows["split"] if "split" in rows else pd.Series(dtype=object)
+    if marked.isin(["select", "report"]).all() and len(marked):
+        return set(rows.loc[marked == "select", "prompt_id"]), set(rows.loc[marked == "report", "prompt_id"])
+    prompts = sorted(rows["prompt_id"].unique())
     return set(prompts[0::2]), set(prompts[1::2])
 
 
-def held_out_pick(part: pd.DataFrame, cell: Sequence[str] = ("alpha",)) -> dict[str, object]:
+def held_out_pick(part: pd.DataFrame, cell: Sequence[str] = ("alpha",), prefer: str | None = None) -> dict[str, object]:
     """The best cell picked on half the prompts by the combined score and its estimate on the other half.
 
     Returns the objective's name, the cell (None when none can be picked), the report half's rows of that cell,
     its estimate and the split sizes; ``reason`` says why there is no pick.
     """
-    names = combined_scores(part)
+    names = combined_scores(part, prefer)
     name = names[0] if names else NO_OBJECTIVE
-    select, report = split_prompts(part["prompt_id"])
+    select, report = split_prompts(part)
     out: dict[str, object] = {"objective": name, "cell": None, "rows": part.iloc[:0], "estimate": None}
     out.update(n_select_prompts=len(select), n_report_prompts=len(report), reason="")
     if not names:
@@ -309,7 +349,7 @@ def held_out_pick(part: pd.DataFrame, cell: Sequence[str] = ("alpha",)) -> dict[
     return out
 
 
-def best_alphas(table: pd.DataFrame) -> pd.DataFrame:
+def best_alphas(table: pd.DataFrame, prefer: str | None = None) -> pd.DataFrame:
     """Best alpha per method by the combined score, picked on half of the prompts and reported on the other half.
 
     AxBench's held-out selection; the in-sample pick (chosen and reported on all prompts) stands beside it, to
@@ -320,8 +360,8 @@ def best_alphas(table: pd.DataFrame) -> pd.DataFrame:
         row = dict(zip([*GROUP, "method"], keys))
         if row["vector"] == PROMPTING:
             continue
-        _, everywhere = objective(part)
-        pick = held_out_pick(part)
+        _, everywhere = objective(part, prefer)
+        pick = held_out_pick(part, prefer=prefer)
         estimate: Estimate | None = pick["estimate"]
         row.update(
             objective=pick["objective"],

@@ -137,6 +137,7 @@ def load_table(paths: Sequence[str | Path], report: dict[str, list[str]] | None 
             "method": df["metadata_method"],
             "alpha": df["metadata_alpha"].astype(float),
             "prompt_id": df.get("metadata_prompt_id", df["id"]),
+            "split": df.get("metadata_split", pd.Series("-", index=df.index)).fillna("-"),
             "epoch": df["epoch"],
             "sample_id": df["id"],
             "criterion": df.get("criterion"),

@@ -13,15 +13,14 @@ which is both likely and free of repeated trigrams.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from evals.metrics.batching import batched
 from evals.metrics.likelihood import REFERENCE_MODEL, Surprise, surprises
 from evals.metrics.words import CoherenceReport, coherence_report
 
@@ -32,9 +31,6 @@ labelled salad at 3.3-8.1 (tests/data/fluency_labelled.jsonl); 0.5 at 4.8 nats, 
 SKIP_FIRST = 2
 """A reply's first tokens are left out: whatever precedes them (nothing, or a prompt in another language)
 cannot predict them, and a short fluent reply would pay for them as much as salad."""
-BATCH_WAIT = 0.05
-"""Seconds a scorer waits for other samples' replies, so concurrent scores share forward passes."""
-BATCH_ROWS = 64
 
 _PARTIAL_WORD = re.compile(r"\w+$")
 
@@ -150,59 +146,6 @@ def fluency(text: str, prompt: str | None = None, reference: str = REFERENCE_MOD
     return fluency_report(text, prompt, reference).value
 
 
-class _Batcher:
-    """Concurrent callers in one event loop share forward passes: the first waits ``BATCH_WAIT`` for others.
-
-    The batcher creates every future it hands out and is the only code that completes it; a caller that
-    is cancelled leaves its future cancelled, and the batcher skips it."""
-
-    def __init__(self, reference: str) -> None:
-        self.reference = reference
-        self.pending: list[tuple[str, str | None, asyncio.Future[FluencyReport]]] = []
-        self.draining: asyncio.Task[None] | None = None
-
-    async def score(self, text: str, prompt: str | None) -> FluencyReport:
-        future: asyncio.Future[FluencyReport] = asyncio.get_running_loop().create_future()
-        self.pending.append((text, prompt, future))
-        if self.draining is None or self.draining.done():
-            self.draining = asyncio.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        import anyio
-
-        batch: list[tuple[str, str | None, asyncio.Future[FluencyReport]]] = []
-        try:
-            await asyncio.sleep(BATCH_WAIT)
-            while self.pending:
-                batch, self.pending = self.pending[:BATCH_ROWS], self.pending[BATCH_ROWS:]
-                batch = [item for item in batch if not item[2].done()]
-                if not batch:
-                    continue
-                texts, prompts = [t for t, _, _ in batch], [p for _, p, _ in batch]
-                try:
-                    reports = await anyio.to_thread.run_sync(fluency_reports, texts, prompts, self.reference)
-                except Exception as error:  # every caller of the batch gets the error, none waits forever
-                    for _, _, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
-                    continue
-                for (_, _, future), report in zip(batch, reports):
-                    if not future.done():
-                        future.set_result(report)
-                batch = []
-        except BaseException:
-            for _, _, future in [*batch, *self.pending]:
-                future.cancel()
-            self.pending = []
-            raise
-
-
-_BATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Batcher]] = weakref.WeakKeyDictionary()
-
-
 async def fluency_async(text: str, prompt: str | None = None, reference: str = REFERENCE_MODEL) -> FluencyReport:
     """``fluency_report`` for a scorer: replies scored at the same time share one batched pass."""
-    batchers = _BATCHERS.setdefault(asyncio.get_running_loop(), {})
-    batcher = batchers.setdefault(reference, _Batcher(reference))
-    return await batcher.score(text, prompt)
+    return await batched(fluency_reports, text, prompt, reference)

@@ -7,6 +7,7 @@ shared with a steered model of the same name, device and dtype, under that model
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -99,9 +100,12 @@ def surprises(
         raise ValueError(f"{len(replies)} replies but {len(prompts)} prompts: pass one prompt (or None) per reply")
     model, tokenizer = load_reference(reference, device)
     lock = model_lock(model)
-    encoded = encode_replies(tokenizer, prompts, replies)
-    out: list[Surprise | None] = [None] * len(replies)
-    order = sorted(range(len(replies)), key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
+    keys = [(reference, str(model.device), str(model.dtype), context(p, r), r) for p, r in zip(prompts, replies)]
+    out: list[Surprise | None] = [_CACHE.get(key) for key in keys]
+    missing = [i for i, found in enumerate(out) if found is None]
+    todo = encode_replies(tokenizer, [prompts[i] for i in missing], [replies[i] for i in missing])
+    encoded = dict(zip(missing, todo))
+    order = sorted(missing, key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
     batches: list[list[int]] = [[]]
     for i in order:
         width = len(encoded[i][0]) + len(encoded[i][1])
@@ -111,7 +115,36 @@ def surprises(
     with torch.inference_mode():
         for batch in filter(None, batches):
             _score_batch(model, tokenizer, [encoded[j] for j in batch], batch, out, lock)
+    for i in missing:
+        _CACHE.put(keys[i], out[i])
     return [s if s is not None else Surprise((), ()) for s in out]
+
+
+class _Recent:
+    """The last ``size`` surprises measured, so two scorers of one reply (fluency and relevance both read it
+    after its prompt) run the reference once; safe across the scorers' worker threads."""
+
+    def __init__(self, size: int = 4096) -> None:
+        import threading
+
+        self.size, self.items, self.lock = size, OrderedDict[tuple, Surprise](), threading.Lock()
+
+    def get(self, key: tuple) -> Surprise | None:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+            return self.items.get(key)
+
+    def put(self, key: tuple, value: Surprise | None) -> None:
+        if value is None:
+            return
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+_CACHE = _Recent()
 
 
 def _score_batch(
