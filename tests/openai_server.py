@@ -36,6 +36,14 @@ Behaviour = Callable[[int, dict[str, Any]], Reply]
 """(index of this judge request, counting from 0, or -1 for the preflight; the request body) -> the reply."""
 
 
+def in_their_format(index: int, body: dict[str, Any]) -> Reply:
+    """The healthy grader: our judges' JSON grade, or AxBench's ``Rating: [[n]]`` when asked in its template
+    (the rating cycles 0, 1, 2 with the request's index)."""
+    if "[Sentence Fragment Start]" in str(body["messages"][-1].get("content")):
+        return Reply(content=f"The fragment is plain.\n\nRating: [[{index % 3}]]")
+    return Reply()
+
+
 def strict_schema_errors(schema: Any, path: str = "$", forbid: tuple[str, ...] = ()) -> list[str]:
     """What OpenAI's strict mode would refuse: an object without additionalProperties false or with
     a property not required; ``forbid`` names keywords this server refuses as well (minimum, maximum)."""
@@ -60,7 +68,7 @@ def strict_schema_errors(schema: Any, path: str = "$", forbid: tuple[str, ...] =
 
 class OpenAIServer:
     def __init__(self) -> None:
-        self.behaviour: Behaviour = lambda index, body: Reply()
+        self.behaviour: Behaviour = in_their_format
         self.reject_bounds = False
         self.lock = threading.Lock()
         self.judge_requests = 0
@@ -84,7 +92,7 @@ class OpenAIServer:
 
     def reset(self, behaviour: Behaviour | None = None, reject_bounds: bool = False) -> None:
         with self.lock:
-            self.behaviour = behaviour or (lambda index, body: Reply())
+            self.behaviour = behaviour or in_their_format
             self.reject_bounds = reject_bounds
             self.judge_requests = self.preflight_requests = 0
             self.rejected = []

@@ -186,3 +186,33 @@ def test_a_server_that_rejects_minimum_and_maximum_still_grades_everything(tiny_
 def test_the_strict_checker_refuses_what_strict_mode_refuses():
     loose = {"type": "object", "properties": {"score": {"type": "integer", "minimum": 1}}}
     assert len(strict_schema_errors(loose, forbid=("minimum",))) == 3
+
+
+def test_the_axbench_preset_reads_ratings_from_a_real_openai_client(tiny_model_dir, tiny_sae_dir, tmp_path, server):
+    """AxBench's judges over HTTP: free-text requests (no response schema), ``Rating: [[n]]`` read back."""
+    import json
+
+    from evals.axbench_judge import harmonic_mean
+    from evals.suite import suite
+
+    server.reset()
+    concepts = tmp_path / "c.jsonl"
+    concepts.write_text(json.dumps({
+        "name": "french", "criterion": "The text is in French.", "instruction": "Answer in French.", "language": "fr",
+        "description": "the French language", "directions": [{"vector": "sae", "feature": FEATURE}],
+    }) + "\n")  # fmt: skip
+    task = suite(concepts=str(concepts), protocol="axbench", alphas=[0, 40], methods="add", n_prompts=2,
+                 max_tokens=8, sae_width=256)  # fmt: skip
+    (log,) = inspect_eval(
+        task, model=f"steered/{tiny_model_dir}", model_args={"sae": str(tiny_sae_dir), "layer": 2},
+        model_roles={"grader": GRADER}, log_dir=str(tmp_path / "logs"), display="none",
+    )  # fmt: skip
+    assert log.status == "success", log.error
+    assert server.rejected == [] and server.judge_requests == 3 * len(log.samples) == 3 * 6
+    seen = set()
+    for sample in log.samples:
+        value = sample.scores["axbench"].value
+        ratings = [value[part] for part in ("concept", "instruction", "fluency")]
+        assert set(ratings) <= {0.0, 1.0, 2.0} and value["harmonic"] == harmonic_mean(ratings)
+        seen |= set(ratings)
+    assert seen == {0.0, 1.0, 2.0}

@@ -1,7 +1,8 @@
 """Steering inside vLLM equals the HF engine token for token (Gemma 3 270M, CPU, float32, greedy).
 
-One vLLM engine serves the module (about 25 s to start). Its prefill chunk is 64 tokens, so every long prompt
-here is prefilled in several chunks and the steered positions must stay absolute across them.
+One vLLM engine serves the module (about 25 s to start), as a CPU user gets it: whole prefills. One test starts
+a second engine whose prefill chunk is 64 tokens, so a long prompt is prefilled in several chunks and the
+steered positions must stay absolute across them.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from concurrent.futures import wait
 import pytest
 import torch
 
-from steering.engines.vllm_engine import VllmGenerator, VllmSettings, shared_engine
+from steering.engines.vllm_engine import VllmEngine, VllmGenerator, VllmSettings, shared_engine
 from steering.generation import GenerationParams, Request, generate_in_batches
 from steering.hooks import RowSteering
+from steering.models import resolve_model_path
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vLLM is not installed")
 
@@ -31,7 +33,8 @@ LONG = " ".join(["The river ran past the old mill, and the miller counted the sa
 ALPHAS = {"add": (0.0, 0.5, 1.0), "add_renorm": (0.0, 0.5, 1.0), "orthogonal": (0.0, 1.0, 4.0),
           "projection_cap": (0.0, -20.0, 20.0)}  # fmt: skip
 """Two steered alphas per method beside 0 (orthogonal: 1 leaves h alone, 0 ablates; projection_cap: a cap)."""
-SETTINGS = VllmSettings(max_model_len=512, max_num_batched_tokens=64, max_num_seqs=64)
+SETTINGS = VllmSettings(max_model_len=512, max_num_seqs=64)
+"""What a CPU user runs: whole prefills (chunked prefill off on CPU by default)."""
 GREEDY = GenerationParams(max_new_tokens=12)
 
 
@@ -112,10 +115,34 @@ def test_a_mixed_batch_equals_each_setting_run_alone(engines, directions):
 @pytest.mark.slow
 def test_generated_positions_stay_absolute_across_prefill_chunks(engines, directions):
     # positions=generated leaves the prompt alone but its last token: a chunk-relative position would steer more
-    requests = [row(p, RowSteering(directions[0], 1.0)) for p in (PROMPTS[1], LONG)]
-    hf = on_hf(engines, requests, positions="generated")
-    assert [g.token_ids for g in on_vllm(engines, requests, positions="generated")] == [g.token_ids for g in hf]
-    assert hf[1].token_ids != on_hf(engines, requests[1:])[0].token_ids
+    model, tokenizer, _ = engines
+    chunked = VllmEngine(
+        resolve_model_path("gemma-3-270m"), "float32",
+        VllmSettings(max_model_len=512, max_num_batched_tokens=64, max_num_seqs=64, chunked_prefill=True),
+    )  # fmt: skip
+    try:
+        chunked.wait_ready()
+        requests = [row(p, RowSteering(directions[0], 1.0)) for p in (PROMPTS[1], LONG)]
+        hf = on_hf(engines, requests, positions="generated")
+        on_chunks = on_vllm((model, tokenizer, chunked), requests, positions="generated")
+        assert [g.token_ids for g in on_chunks] == [g.token_ids for g in hf]
+        assert hf[1].token_ids != on_hf(engines, requests[1:])[0].token_ids
+    finally:
+        chunked.stop()
+
+
+def test_seeded_sampling_of_long_prompts_survives_a_full_batch_and_is_reproducible(engines, directions):
+    """On CPU a partial prefill killed the engine ("CPU Generator does not use offset"): 12 long prompts of ~250
+    tokens overflow one pass of 2,048 tokens, each sampled with its own seed."""
+    sampled = GenerationParams(max_new_tokens=8, temperature=0.7)
+    rows = [
+        Request([{"role": "user", "content": f"{i}. {LONG}"}], RowSteering(directions[0], 0.5), seed=i, chat=False)
+        for i in range(12)
+    ]
+    together = [g.token_ids for g in on_vllm(engines, rows, sampled)]
+    assert [g.token_ids for g in on_vllm(engines, rows[:1], sampled)] == together[:1]
+    assert [g.token_ids for g in on_vllm(engines, rows[7:8], sampled)] == together[7:8]
+    assert len(set(map(tuple, together))) > 1
 
 
 @pytest.mark.slow

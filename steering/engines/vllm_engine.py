@@ -58,6 +58,13 @@ class VllmSettings:
     max_num_seqs: int = 256
     max_num_batched_tokens: int | None = None
     """Tokens in one forward pass, so also the prefill chunk; None: vLLM's default."""
+    chunked_prefill: bool | None = None
+    """Split a long prefill over forward passes. None: on a GPU only. vLLM draws a token for a partial prefill,
+    discards it and rewinds the request's seeded generator by its offset, which a CPU generator does not have
+    ("CPU Generator does not use offset": the engine dies), so a CPU engine schedules whole prefills."""
+
+    def chunking(self, cuda: bool) -> bool:
+        return cuda if self.chunked_prefill is None else self.chunked_prefill
 
     def check(self) -> None:
         for name in ("tensor_parallel_size", "pipeline_parallel_size", "max_num_seqs", "max_num_batched_tokens"):
@@ -77,6 +84,14 @@ class VllmSettings:
         length = self.max_model_len
         if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 16):
             raise ValueError(f"max_model_len must be an integer of at least 16 tokens, got {length!r}")
+        if self.chunked_prefill is not None and not isinstance(self.chunked_prefill, bool):
+            raise ValueError(f"chunked_prefill must be true or false, got {self.chunked_prefill!r}")
+        tokens = self.max_num_batched_tokens
+        if self.chunked_prefill is False and tokens is not None and length is not None and tokens < length:
+            raise ValueError(
+                f"max_num_batched_tokens ({tokens}) must be at least max_model_len ({length}) without chunked "
+                "prefill: a whole prompt is prefilled in one pass"
+            )
         if self.enforce_eager is not True:
             raise ValueError(
                 "enforce_eager must stay true: steering hooks do not run inside CUDA graphs or compiled graphs "
@@ -129,6 +144,7 @@ class VllmEngine:
         import vllm
         from vllm import EngineArgs, LLMEngine
 
+        chunked = self.settings.chunking(torch.cuda.is_available())
         memory = self.settings.kv_cache_memory
         if memory is None and not torch.cuda.is_available():
             memory = CPU_KV_CACHE_GIB
@@ -142,7 +158,8 @@ class VllmEngine:
             pipeline_parallel_size=self.settings.pipeline_parallel_size,
             max_num_seqs=self.settings.max_num_seqs,
             enable_prefix_caching=True,
-            max_num_batched_tokens=self.settings.max_num_batched_tokens,
+            max_num_batched_tokens=self._batched_tokens(chunked),
+            enable_chunked_prefill=chunked,
             # sampling starts from a neutral configuration, as the HF engine's: the model's generation_config
             # defaults (top_k, repetition_penalty, ...) would otherwise act on every request
             generation_config="vllm",
@@ -167,6 +184,13 @@ class VllmEngine:
             **asdict(self.settings),
         }
         return engine
+
+    def _batched_tokens(self, chunked: bool) -> int | None:
+        """Without chunking, a pass must hold the longest prompt: at least max_model_len (vLLM refuses less)."""
+        tokens, length = self.settings.max_num_batched_tokens, self.settings.max_model_len
+        if chunked or length is None:
+            return tokens
+        return max(tokens or 0, length, 2048)
 
     def _loop(self) -> None:
         try:

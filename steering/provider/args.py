@@ -84,6 +84,9 @@ class ProviderArgs:
     """vLLM only: requests in one running batch (default 256)."""
     max_num_batched_tokens: int | None = None
     """vLLM only: tokens per forward pass, so also the prefill chunk (default: vLLM's)."""
+    chunked_prefill: bool | None = None
+    """vLLM only: split long prefills over passes (default: on a GPU; off on CPU, where seeded sampling cannot
+    rewind the token a partial prefill draws)."""
 
     def vllm_settings(self) -> VllmSettings:
         from steering.engines.vllm_engine import VllmSettings
@@ -197,6 +200,7 @@ VLLM_ONLY = (
     "enforce_eager",
     "max_num_seqs",
     "max_num_batched_tokens",
+    "chunked_prefill",
 )
 ENGINES = ("hf", "vllm")
 
