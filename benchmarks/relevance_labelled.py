@@ -17,15 +17,22 @@ import numpy as np
 
 from evals.analysis.stats import auc
 from evals.metrics.calibration import FOLDS
-from evals.metrics.relevance import CENTRE, WIDTH, fit_constants, held_out_relevance, relevance_reports
+from evals.metrics.relevance import (
+    CENTRE,
+    WIDTH,
+    fit_constants,
+    held_out_relevance,
+    labelled_pairs,
+    relevance_reports,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "relevance_labelled.jsonl"
 # per demo log: (method, alpha) cells whose replies are taken, one per prompt each
 CELLS = {
     "gemma-3-270m": [("add", 0.0), ("add_renorm", 1.5), ("add", 1.0), ("prompting", 0.0)],
-    "smollm2-135m-instruct": [("add_renorm", 0.0), ("add_renorm", 0.75), ("prompting", 0.0)],
+    "smollm2-135m-instruct": [("add_renorm", 0.0), ("add_renorm", 0.5), ("prompting", 0.0)],
 }
-PER_CELL = 8
+PER_CELL = 10
 
 
 def build(logs: list[str], off_topic: str) -> list[dict]:
@@ -54,22 +61,6 @@ def build(logs: list[str], off_topic: str) -> list[dict]:
     return rows
 
 
-def labelled_pairs(rows: list[dict]) -> list[dict]:
-    """The file's rows, then each real reply under another prompt of its source (the third prompt after its own
-    in the source's sorted prompts): a mismatched pair of the same text."""
-    prompts: dict[str, list[str]] = defaultdict(list)
-    for row in rows:
-        if row["matched"] and row["prompt"] not in prompts[row["source"]]:
-            prompts[row["source"]].append(row["prompt"])
-    pairs = [{**row, "group": i} for i, row in enumerate(rows)]
-    for i, row in enumerate(rows):
-        if row["matched"]:
-            ordered = sorted(prompts[row["source"]])
-            other = ordered[(ordered.index(row["prompt"]) + 3) % len(ordered)]
-            pairs.append({**row, "prompt": other, "matched": False, "kind": f"{row['kind']}, other prompt", "group": i})
-    return pairs
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", nargs="*", help="demo logs to take matched replies from")
@@ -84,7 +75,9 @@ def main() -> None:
     reports = relevance_reports([p["reply"] for p in pairs], [p["prompt"] for p in pairs])
     gains = [r.gain for r in reports]
     matched = [p["matched"] for p in pairs]
-    print(f"# {len(pairs)} pairs, {sum(matched)} matched; in sample: the shipped constants CENTRE {CENTRE}, WIDTH {WIDTH}")
+    print(
+        f"# {len(pairs)} pairs, {sum(matched)} matched; in sample: the shipped constants CENTRE {CENTRE}, WIDTH {WIDTH}"
+    )
     groups: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for pair, report in zip(pairs, reports):
         groups[f"{pair['source']:22} {pair['kind']}"].append((report.value, report.gain))
@@ -99,7 +92,9 @@ def main() -> None:
     centre, width = fit_constants(gains, matched)
     print(f"all-data fit: CENTRE {centre:.3f}, WIDTH {width:.3f}")
     scores, constants = held_out_relevance(gains, matched, [p["group"] for p in pairs])
-    print(f"\n# held out: constants fitted on {FOLDS - 1} of {FOLDS} folds (a reply's pairs together), scored on the fifth")
+    print(
+        f"\n# held out: constants fitted on {FOLDS - 1} of {FOLDS} folds, a reply's pairs together, read on the fifth"
+    )
     print("fold constants: " + ", ".join(f"({c:.3f}, {w:.3f})" for c, w in constants))
     held_good = [s for s, m in zip(scores, matched) if m]
     held_bad = [s for s, m in zip(scores, matched) if not m]
@@ -107,7 +102,9 @@ def main() -> None:
           f"mismatched {np.mean(held_bad):.2f}")  # fmt: skip
     for source in sorted({p["source"] for p in pairs} - {"hand"}):
         mine = [i for i, p in enumerate(pairs) if p["source"] in (source, "hand")]
-        print(f"  {source}: held-out AUC {auc([scores[i] for i in mine if matched[i]], [scores[i] for i in mine if not matched[i]]):.3f}")
+        good = [scores[i] for i in mine if matched[i]]
+        bad = [scores[i] for i in mine if not matched[i]]
+        print(f"  {source} (with the hand-written replies): held-out AUC {auc(good, bad):.3f}")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@ each beside its prompting reference, then a steerability leaderboard.
 
 inspect eval evals/suite.py -T concepts=gemma --model steered/google/gemma-2-2b-it \
     --model-role grader=openai/gpt-4o-mini                      # the real-model suite, on a GPU
-python -m evals.suite                                           # the offline suite: SmolLM2, three languages
+inspect eval evals/suite.py -T protocol=axbench -T concepts=FILE.txt ...   # AxBench's protocol
+python -m evals.suite                                           # the offline suite: Gemma 3 270M, ten languages
 
-The offline run steers SmolLM2-135M-Instruct at layer 10 toward French, Spanish and German with
-difference-of-means directions from prompts/contrast, scores behaviour with ``language_share`` and
-fluency with ``coherence`` (no grader), and writes curves and ``leaderboard.md`` under out/suite.
+The offline run steers Gemma 3 270M (the base model, as the demo) at layer 6 toward ten languages with
+difference-of-means directions from prompts/contrast, each beside a translation cue, scores behaviour with
+``language_share``, fluency with ``fluency_offline`` and instruction relevance with ``relevance_offline`` (no
+grader), and ranks the concepts' held-out picks by ``axbench_offline`` in out/suite/curves/leaderboard.md.
 """
 
 from __future__ import annotations
@@ -45,12 +47,14 @@ from steering import PROMPTS_DIR
 from steering.models import check_available
 from steering.provider.errors import user_errors
 
-SUITE_MODEL = "steered/smollm2-135m-instruct"
-SUITE_LAYER = 10
-SUITE_ALPHAS = [0.0, 0.25, 0.5, 0.75, 1.0, 1.25]
-"""The offline demo's useful range for a raw difference-of-means direction on SmolLM2 (evals.demo)."""
+SUITE_MODEL = "steered/gemma-3-270m"
+SUITE_MODEL_ARGS = {"layer": 6, "chat_template": False}
+"""The offline demo's setting (evals.demo): a base model continues text, steered at decoder layer 6."""
+SUITE_ALPHAS = [0.0, 1.0, 1.5, 2.0]
+"""Around the demo's held-out pick for French (add_renorm at 1.5) for raw difference-of-means directions."""
 SUITE_TEMPERATURE = 0.7
 SUITE_SEED = 16
+SUITE_OBJECTIVE = "axbench_offline"
 
 
 PROTOCOLS = ("sae_ts", "axbench")
@@ -173,17 +177,24 @@ def concept_instructions(
 
 def run(out: Path, n_prompts: int = 10, display: str | None = None, **task_args: object) -> dict:
     """Run (or resume) the offline suite into out/logs and write curves and the leaderboard to out/curves."""
+    from evals.demo import default_engine
+
     args = {
-        "concepts": "offline",
+        "concepts": "languages",
+        "prompts": str(PROMPTS_DIR / "openers.jsonl"),
         "alphas": SUITE_ALPHAS,
+        "methods": "add_renorm",
         "judge": False,
-        "max_tokens": 48,
+        "max_tokens": 32,
         "temperature": SUITE_TEMPERATURE,
         "seed": SUITE_SEED,
         "n_prompts": n_prompts,
         **task_args,
     }
-    return run_and_plot(suite(**args), out, model=SUITE_MODEL, model_args={"layer": SUITE_LAYER}, display=display)
+    model_args = {**SUITE_MODEL_ARGS, "engine": default_engine()}
+    return run_and_plot(
+        suite(**args), out, model=SUITE_MODEL, model_args=model_args, display=display, objective=SUITE_OBJECTIVE
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ whatever they say; and a reply on the topic but refusing the task counts as rele
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,9 +25,11 @@ import numpy as np
 
 from evals.metrics.likelihood import REFERENCE_MODEL, Surprise, surprises
 
-CENTRE, WIDTH = 0.15, 0.1
-"""Relevance = 1 / (1 + exp(-(gain - CENTRE) / WIDTH)), gain in nats per reply token (fitted on the labelled
-set; benchmarks/relevance_labelled.py re-fits them on held-out folds)."""
+CENTRE, WIDTH = 0.03, 0.12
+"""Relevance = 1 / (1 + exp(-(gain - 0.03) / 0.12)), gain in nats per reply token: the fit to all 168 labelled
+pairs (held-out folds: 0.02-0.05 and 0.10-0.14; benchmarks/relevance_labelled.py). 0.5 when the prompt makes
+the reply 0.03 nats per token likelier, 0.9 at 0.29; unsteered replies gain 0.4-0.6, replies under another
+prompt about -0.1."""
 
 
 @dataclass(frozen=True)
@@ -121,3 +124,19 @@ def held_out_relevance(gains: Sequence[float], matched: Sequence[bool], groups: 
         lambda x, c: np.array([relevance_score(g, *c) for g in x[:, 0]]),
         groups=groups,
     )
+
+
+def labelled_pairs(rows: list[dict]) -> list[dict]:
+    """The file's rows, then each real reply under another prompt of its source (the third prompt after its own
+    in the source's sorted prompts): a mismatched pair of the same text."""
+    prompts: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        if row["matched"] and row["prompt"] not in prompts[row["source"]]:
+            prompts[row["source"]].append(row["prompt"])
+    pairs = [{**row, "group": i} for i, row in enumerate(rows)]
+    for i, row in enumerate(rows):
+        if row["matched"]:
+            ordered = sorted(prompts[row["source"]])
+            other = ordered[(ordered.index(row["prompt"]) + 3) % len(ordered)]
+            pairs.append({**row, "prompt": other, "matched": False, "kind": f"{row['kind']}, other prompt", "group": i})
+    return pairs

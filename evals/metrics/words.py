@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-LANGUAGES = ("en", "fr", "de", "es", "it")
-"""Languages a sentence can be identified as; neighbours of French, so Spanish drift is not French."""
+LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl", "sv", "pl", "tr", "id")
+"""Languages a sentence can be identified as (each in lingua, wordfreq and Gemma 3's training): neighbours of
+French, so Spanish drift is not French, and the concept suite's ten languages."""
 NGRAM = 3
 """Repetition is measured on word trigrams: fluent prose almost never repeats one, loops always do."""
 MIN_ZIPF = 1.0
@@ -154,7 +155,10 @@ def coherence(text: str) -> float:
     return coherence_report(text).value
 
 
-LANGUAGE_NAMES = {"en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian"}
+LANGUAGE_NAMES = {
+    "en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian", "pt": "Portuguese",
+    "nl": "Dutch", "sv": "Swedish", "pl": "Polish", "tr": "Turkish", "id": "Indonesian",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
