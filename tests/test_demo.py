@@ -42,7 +42,8 @@ def test_demo_steers_a_real_gemma_to_french(demo):
 def test_demo_writes_the_curves_and_resumes_instead_of_rerunning(demo):
     out, result = demo
     # unsteered_logprob is left out: the steered model is the fluency check's reference, whose likelihood it reports
-    scorers = {"french_share", "fluency_offline", "coherence", "combined_offline", "overview", "leaderboard"}
+    scorers = {"french_share", "fluency_offline", "relevance_offline", "coherence", "combined_offline"}
+    scorers |= {"axbench_offline", "overview", "leaderboard"}
     assert {p.scorer for p in result["plots"]} == scorers
     assert all(not p.clipped for p in result["plots"]), [(p.path.name, p.clipped) for p in result["plots"]]
     assert all(p.path.stat().st_size > 10_000 for p in result["plots"])

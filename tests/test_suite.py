@@ -43,6 +43,14 @@ def test_the_shipped_concept_files_are_valid():
     offline = load_concepts("offline")
     assert [c.name for c in offline] == ["french", "spanish", "german"]
     assert all(c.language and c.instruction for c in offline)
+    languages = load_concepts("languages")
+    assert len(languages) == 10 and len({c.language for c in languages}) == 10
+    for concept in languages:  # each cue: two translated pairs from its own contrast set, then the prompt
+        positive, negative = load_contrast(concept.directions[0].contrast)
+        assert concept.instruction.count("{prompt}") == 1 and positive[13] in concept.instruction
+        assert len(positive) == len(negative) >= 24
+        assert language_fraction(" ".join(positive), concept.language) > 0.9
+        assert language_fraction(" ".join(negative), concept.language) < 0.05
     gemma = {c.name: c for c in load_concepts("gemma")}
     assert [d.label for d in gemma["french"].directions] == [
         "sae-12332",

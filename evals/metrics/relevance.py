@@ -9,9 +9,11 @@ real replies, the same replies under other prompts, and hand-written fluent repl
 the score; ``benchmarks/relevance_labelled.py`` reports its held-out AUC.
 
 What it misses: a reply that restates its prompt word for word gains the most (a copy is very likely after
-its source), so a loop on the prompt scores as relevant (``fluency_offline`` catches the loop); a very short
-prompt (a sentence opener such as "I think") predicts little, so continuations of one score near the middle
-whatever they say; and a reply on the topic but refusing the task counts as relevant.
+its source), so a loop on the prompt scores as relevant (``fluency_offline`` catches the loop); a reply in
+another language than its prompt gains less than the same answer in the prompt's language (a French
+continuation of an English opener gains +0.03 nats per token steered, -0.01 prompted, where the unsteered
+English one gains +0.56, on the labelled set): part of what it measures is the language switch, which
+AxBench's judge does not count; and a reply on the topic but refusing the task counts as relevant.
 """
 
 from __future__ import annotations

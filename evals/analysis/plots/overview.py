@@ -11,8 +11,8 @@ from evals.analysis.plots.common import Plot, clipped_texts, draw
 from evals.analysis.schema import PROMPTING
 
 OVERVIEW_ORDER = [
-    "behavior", "fluency", "combined", "french_share", "language_share", "fluency_offline", "coherence",
-    "combined_offline",
+    "behavior", "fluency", "combined", "french_share", "language_share", "fluency_offline", "relevance_offline",
+    "coherence", "combined_offline", "axbench_offline",
 ]  # fmt: skip
 
 
