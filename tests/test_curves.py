@@ -146,8 +146,9 @@ def test_different_models_are_kept_apart(sweep, tiny_model_dir, tiny_sae_dir, tm
     assert result["summary"]["model"].nunique() == 2
     other_rows = result["summary"][result["summary"]["model"] == f"steered/{model_label(str(other))}"]
     assert set(other_rows["alpha"]) == {0.0} and set(other_rows["n"].dropna()) == {4}
-    # per model 8 scorers + overview, and one leaderboard
-    assert len({p.path for p in result["plots"]}) == len(result["plots"]) == 2 * (8 + 1) + 1
+    # per model 10 scorers (judges, their product, the offline checks and their two combined scores) + overview,
+    # and one leaderboard
+    assert len({p.path for p in result["plots"]}) == len(result["plots"]) == 2 * (10 + 1) + 1
 
 
 def test_missing_logs_or_metadata_give_clear_errors(tmp_path, capsys):
