@@ -210,8 +210,11 @@ def _callers():
         return lambda: _share(sharing, work)
 
     def judge(work):
+        from inspect_ai.model import ChatMessageSystem, ChatMessageUser
+
         scorers._IN_FLIGHT = RequestSharing()
-        return lambda: scorers._grade_request(_grader(work), "system", "user")
+        messages = [ChatMessageSystem(content="system"), ChatMessageUser(content="user")]
+        return lambda: scorers.share_request(_grader(work), messages, GenerateConfig())
 
     def preflight_check(work):
         preflight._CHECKED = RequestSharing(keep_all=True, expiry=None)
