@@ -141,7 +141,9 @@ def suite(
                 extra={**extra, "contrast": direction.contrast},
             )
         if prompting:
-            cue = concept.instruction or FEATURE_INSTRUCTION.format(description=concept.described)
+            # AxBench asks every concept in words; a concept file's concept without an instruction has no reference
+            generic = FEATURE_INSTRUCTION.format(description=concept.described) if axbench else None
+            cue = concept.instruction or generic
             concept_samples += prompting_samples(mine, cue, prefix=f"{concept.name}/", extra=extra)
         for sample in concept_samples:
             if split:
