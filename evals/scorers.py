@@ -273,6 +273,23 @@ def fluency_reference(reference: str | None = None) -> str:
     return reference or os.environ.get(FLUENCY_REFERENCE_ENV) or REFERENCE_MODEL
 
 
+def _reference_score(model: str, measure: Callable[..., Any], details: Callable[[Any], dict[str, Any]]) -> Scorer:
+    """Score a reply with a reference-model check (``measure(reply, prompt, model)``, batched across samples),
+    read after its bare prompt as the judges see it; ``details`` names the report's parts in the metadata."""
+
+    async def score(state: TaskState, target: Target) -> Score:
+        reply = state.output.completion
+        report = await measure(reply, state.input_text, model)
+        metadata = {**details(report), "reference": model}
+        return Score(value=report.value, answer=reply, explanation=report.explanation(), metadata=metadata)
+
+    return score
+
+
+def _number(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
 @scorer(metrics=sweep_metrics())
 def fluency_offline(reference: str | None = None) -> Scorer:
     """Deterministic check of the fluency judge: coherence x likelihood under a reference model, 0..1.
@@ -280,24 +297,15 @@ def fluency_offline(reference: str | None = None) -> Scorer:
     Each reply is read after its bare prompt (as the judges see it); replies scored at the same time share
     one batched pass. ``reference`` (or $STEERING_FLUENCY_REFERENCE) swaps Gemma 3 270M for another model.
     """
-    model = fluency_reference(reference)
-
-    async def score(state: TaskState, target: Target) -> Score:
-        reply = state.output.completion
-        report = await fluency_async(reply, state.input_text, model)
-        return Score(
-            value=report.value,
-            answer=reply,
-            explanation=report.explanation(),
-            metadata={
-                "coherence": report.coherence.value,
-                "likelihood": report.likelihood,
-                "nll_per_token": None if math.isnan(report.nll) else report.nll,
-                "reference": model,
-            },
-        )
-
-    return score
+    return _reference_score(
+        fluency_reference(reference),
+        fluency_async,
+        lambda report: {
+            "coherence": report.coherence.value,
+            "likelihood": report.likelihood,
+            "nll_per_token": _number(report.nll),
+        },
+    )
 
 
 @scorer(metrics=sweep_metrics())
@@ -306,18 +314,7 @@ def relevance_offline(reference: str | None = None) -> Scorer:
     after nothing under the reference model, calibrated to 0..1 (evals.metrics.relevance); the prompt is the one
     the judges see (without a prompting cue)."""
     model = fluency_reference(reference)
-
-    async def score(state: TaskState, target: Target) -> Score:
-        reply = state.output.completion
-        report = await relevance_async(reply, state.input_text, model)
-        return Score(
-            value=report.value,
-            answer=reply,
-            explanation=report.explanation(),
-            metadata={"gain": None if math.isnan(report.gain) else report.gain, "reference": model},
-        )
-
-    return score
+    return _reference_score(model, relevance_async, lambda report: {"gain": _number(report.gain)})
 
 
 @scorer(metrics=sweep_metrics())
