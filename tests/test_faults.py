@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai import eval_retry
+from inspect_ai.log import read_eval_log
 from inspect_ai.model import ChatMessageUser, GenerateConfig
 
 from evals.french import french
@@ -193,7 +194,12 @@ def test_sigint_during_generation_exits_cleanly(tiny_model_dir, tiny_sae_dir, tm
         "-T", "n_prompts=40", "-T", "max_tokens=400", "-T", "cache=false",
         "--log-dir", str(tmp_path), "--display", "plain",
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # a shell that starts a job in the background (CI, nohup) leaves SIGINT ignored in it and its children, and the
+    # eval would run to its end: the child gets Ctrl-C as a terminal gives it
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     time.sleep(1)
     # a loaded machine (the full suite, 2 cores) can take minutes to import and start the eval: a SIGINT sent
     # before Inspect runs would test nothing, so wait for the log (the eval under way) before interrupting
@@ -205,9 +211,14 @@ def test_sigint_during_generation_exits_cleanly(tiny_model_dir, tiny_sae_dir, tm
     assert logs, "the eval did not start within 300 s"
     time.sleep(3)
     process.send_signal(signal.SIGINT)
+    interrupted = time.monotonic()
     output, _ = process.communicate(timeout=300)
     assert process.returncode not in (134, -6), output[-3000:]
     assert "terminate called" not in output and "InvalidStateError" not in output, output[-3000:]
+    # it stopped: within seconds, its log marked cancelled (a rerun resumes it)
+    assert time.monotonic() - interrupted < 60, output[-3000:]
+    log = read_eval_log(str(logs[0]), header_only=True)
+    assert log.status == "cancelled", (log.status, output[-3000:])
 
 
 def test_each_prompt_draws_its_own_noise_and_keeps_it_across_alphas_and_methods(tiny_model_dir, tiny_sae_dir):

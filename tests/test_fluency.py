@@ -157,6 +157,22 @@ def test_concurrent_scorers_share_a_pass_and_a_cancelled_one_is_skipped():
     assert [round(r.value, 2) for r in got] == [round(r.value, 2) for r in expected]
 
 
+def test_a_reply_asked_twice_at_once_is_read_once(monkeypatch):
+    # a suite's concepts share their unsteered reply at alpha 0: ten scorers of one reply, one forward row
+    from evals.metrics import likelihood
+
+    monkeypatch.setattr(likelihood, "_CACHE", likelihood._Recent())
+    rows: list[int] = []
+    real = likelihood._score_batch
+    monkeypatch.setattr(
+        likelihood, "_score_batch", lambda m, t, batch, *rest: (rows.append(len(batch)), real(m, t, batch, *rest))
+    )
+    text = "Le soleil brille sur la mer, et les enfants jouent sur la plage."
+    got = surprises([text, "Un autre texte.", text, text], ["Hier,", None, "Hier,", None])
+    assert sum(rows) == 3
+    assert got[0] == got[2] and got[0].nll and got[3].ids == got[0].ids and got[3] != got[0]
+
+
 def test_mismatched_prompts_are_an_error():
     with pytest.raises(ValueError, match="2 replies but 1 prompts"):
         surprises(["a", "b"], ["x"])

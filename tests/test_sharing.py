@@ -21,11 +21,12 @@ def _provider(model_dir, sae_dir, **args) -> SteeredModelAPI:
     return SteeredModelAPI(str(model_dir), sae=str(sae_dir), **{"layer": 2, **args})
 
 
-async def _call(api: SteeredModelAPI, prompt: str, alpha: float, method: str = "add", **config):
-    steering = {"alpha": alpha, "method": method, "feature": FEATURE, "vector": "sae"}
+async def _call(api: SteeredModelAPI, prompt: str, alpha: float | None, method: str = "add", feature=FEATURE, **config):
+    steering = None if alpha is None else {"alpha": alpha, "method": method, "feature": feature, "vector": "sae"}
+    body = {"steering": steering} if steering else None
     output, call = await api.generate(
         [ChatMessageUser(content=prompt)], tools=[], tool_choice="none",
-        config=GenerateConfig(**{"max_tokens": 10, "extra_body": {"steering": steering}, **config}),
+        config=GenerateConfig(**{"max_tokens": 10, "extra_body": body, **config}),
     )  # fmt: skip
     return output.completion, call.response["shared"]
 
@@ -39,6 +40,8 @@ def test_identical_requests_in_flight_share_one_generation_with_the_same_reply(t
         together = await asyncio.gather(
             _call(api, "Tell me about the sea.", 0.0, "add"),
             _call(api, "Tell me about the sea.", 0.0, "add_renorm"),  # the identity at alpha 0 too
+            _call(api, "Tell me about the sea.", 0.0, "add", feature=FEATURE + 1),  # whatever the direction
+            _call(api, "Tell me about the sea.", None),  # and unsteered
             _call(api, "Tell me about the sea.", 30.0, "add"),
             _call(api, "Tell me about the sea.", 30.0, "add"),  # the same spec twice
         )
@@ -51,10 +54,10 @@ def test_identical_requests_in_flight_share_one_generation_with_the_same_reply(t
 
     together, generated, reference = asyncio.run(scenario())
     assert generated == 2
-    assert [shared for _, shared in together].count(True) == 2
-    assert together[0][0] == together[1][0] == reference[0][0]
-    assert together[2][0] == together[3][0] == reference[1][0]
-    assert together[0][0] != together[2][0]
+    assert [shared for _, shared in together].count(True) == 4
+    assert together[0][0] == together[1][0] == together[2][0] == together[3][0] == reference[0][0]
+    assert together[4][0] == together[5][0] == reference[1][0]
+    assert together[0][0] != together[4][0]
 
 
 def test_unseeded_sampling_is_never_shared(tiny_model_dir, tiny_sae_dir):

@@ -102,7 +102,8 @@ def surprises(
     lock = model_lock(model)
     keys = [(reference, str(model.device), str(model.dtype), context(p, r), r) for p, r in zip(prompts, replies)]
     out: list[Surprise | None] = [_CACHE.get(key) for key in keys]
-    missing = [i for i, found in enumerate(out) if found is None]
+    first = {key: i for i, key in reversed(list(enumerate(keys)))}  # one pass per distinct (context, reply)
+    missing = [i for i, found in enumerate(out) if found is None and first[keys[i]] == i]
     todo = encode_replies(tokenizer, [prompts[i] for i in missing], [replies[i] for i in missing])
     encoded = dict(zip(missing, todo))
     order = sorted(missing, key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
@@ -117,6 +118,7 @@ def surprises(
             _score_batch(model, tokenizer, [encoded[j] for j in batch], batch, out, lock)
     for i in missing:
         _CACHE.put(keys[i], out[i])
+    out = [out[first[key]] if found is None else found for key, found in zip(keys, out)]
     return [s if s is not None else Surprise((), ()) for s in out]
 
 

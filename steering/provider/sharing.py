@@ -1,7 +1,8 @@
 """One piece of work per distinct request: identical requests join the one queued, running or just finished.
 
 Inspect's cache cannot help with requests in flight together, and it keys on the whole config, so the
-same prompt at alpha 0 under two methods, the same spec twice, or a retry after ``--attempt-timeout``
+same prompt at alpha 0 under two methods or two directions (a suite's concepts: the unsteered reply), the same
+spec twice, or a retry after ``--attempt-timeout``
 cancelled the first attempt would each generate again. A request is shared only when its reply is a
 function of the request (greedy, or sampled with a seed); unseeded sampling is never shared.
 
@@ -21,7 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from steering.generation import GenerationParams
@@ -41,7 +42,7 @@ def share_key(
     if not params.greedy and seed is None:
         return None
     if spec is not None and spec.alpha == 0 and identity_at_zero(spec.method):
-        spec = replace(spec, method="add", alpha=0.0)  # every such method leaves h exactly as it was
+        spec = None  # every such method leaves h exactly as it was, whatever the direction: the unsteered reply
     text = json.dumps(
         [
             messages,
