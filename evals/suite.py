@@ -82,6 +82,7 @@ def suite(
     seed: Any = 16,
     cache: Any = True,
     sae_width: Any = DEFAULT_SAE_WIDTH,
+    unsteered_likelihood: Any = True,
     **unknown: Any,
 ) -> Task:
     """Every concept of a concept file (prompts/concepts/<name>.jsonl, a JSONL path, or a .txt/.csv list of
@@ -103,16 +104,21 @@ def suite(
         max_tokens, temperature, seed: generation settings (sampling seeded per row).
         cache: cache generations with Inspect's cache.
         sae_width: features in the provider's SAE, to check SAE feature ids before anything loads.
+        unsteered_likelihood: score ``unsteered_logprob`` (false where the steered model is the fluency check's
+            reference, whose likelihood ``fluency_offline`` already reports: the offline suite).
     """
     refuse_unknown(suite, unknown)
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}: use one of {list(PROTOCOLS)}")
     axbench = protocol == "axbench"
     concept_list = load_concepts(concepts, parse_int(sae_width, "sae_width", minimum=1))
-    judge, prompting, cache, normalize = (
+    judge, prompting, cache, normalize, unsteered_likelihood = (
         parse_bool(v, n)
-        for v, n in ((judge, "judge"), (prompting, "prompting"), (cache, "cache"), (normalize, "normalize"))
-    )
+        for v, n in (
+            (judge, "judge"), (prompting, "prompting"), (cache, "cache"), (normalize, "normalize"),
+            (unsteered_likelihood, "unsteered_likelihood"),
+        )
+    )  # fmt: skip
     defaults = AXBENCH_GENERATION if axbench else SAE_TS_GENERATION
     max_tokens = defaults["max_tokens"] if max_tokens == "default" else max_tokens
     temperature = defaults["temperature"] if temperature == "default" else temperature
@@ -151,7 +157,8 @@ def suite(
         samples += concept_samples
     scorers: list[Scorer] = ([axbench_judge()] if axbench else [judges()]) if judge else []
     check_available(fluency_reference())  # the fluency check's model, before any reply is generated
-    scorers += [language_share(), fluency_offline(), relevance_offline(), coherence(), unsteered_logprob()]
+    scorers += [language_share(), fluency_offline(), relevance_offline(), coherence()]
+    scorers += [unsteered_logprob()] if unsteered_likelihood else []
     return Task(
         name="suite",
         dataset=MemoryDataset(samples, name=f"suite-{Path(concepts).stem}"),
@@ -191,9 +198,11 @@ def run(out: Path, n_prompts: int = 10, display: str | None = None, **task_args:
         "temperature": SUITE_TEMPERATURE,
         "seed": SUITE_SEED,
         "n_prompts": n_prompts,
+        # the steered model is the fluency check's reference: no second likelihood pass per reply in the engine
+        "unsteered_likelihood": False,
         **task_args,
     }
-    model_args = {**SUITE_MODEL_ARGS, "engine": default_engine()}
+    model_args = {**SUITE_MODEL_ARGS, "fluency_proxy": False, "engine": default_engine()}
     return run_and_plot(
         suite(**args), out, model=SUITE_MODEL, model_args=model_args, display=display, objective=SUITE_OBJECTIVE
     )

@@ -133,6 +133,7 @@ def test_the_suite_runs_every_concept_and_ranks_steering_against_prompting(tiny_
             assert call.call.request["steering"]["contrast"] == expected
         expected_share = language_fraction(sample.output.completion, meta["language"])
         assert sample.scores["language_share"].value == pytest.approx(expected_share)
+        assert "unsteered_logprob" in sample.scores  # the tiny model is not the fluency check's reference
     result = write_outputs([tmp_path / "logs"], tmp_path / "curves")
     board = result["leaderboard"]
     assert {(r.concept, r.source) for r in board.itertuples()} == {
@@ -149,3 +150,12 @@ def test_the_suite_runs_every_concept_and_ranks_steering_against_prompting(tiny_
     # curves facet by concept: one overview per concept and direction
     overviews = sorted(p.path.name for p in result["plots"] if p.scorer == "overview")
     assert len(overviews) == 3 and sum("spanish" in name for name in overviews) == 1
+
+
+def test_the_offline_suite_leaves_out_the_likelihood_its_reference_reports(tmp_path):
+    # python -m evals.suite steers the fluency check's own reference: its likelihood is in fluency_offline
+    concepts = _write(tmp_path / "concepts.jsonl", SPANISH)
+    kept, left = (suite(concepts=concepts, judge=False, unsteered_likelihood=u, sae_width=256) for u in (True, False))
+    assert len(left.scorer) == len(kept.scorer) - 1
+    with pytest.raises(ValueError, match="unsteered_likelihood"):
+        suite(concepts=concepts, judge=False, unsteered_likelihood="maybe", sae_width=256)

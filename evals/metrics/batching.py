@@ -1,5 +1,5 @@
 """Concurrent scorers in one event loop share the reference model's forward passes: the first caller waits
-``BATCH_WAIT`` for the others (on a CPU, until this process generates nothing), then one thread scores them all."""
+``BATCH_WAIT`` for the others, then one thread scores them all."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import asyncio
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
-
-from steering.cpu_share import after_cpu_generation
 
 BATCH_WAIT = 0.05
 """Seconds a scorer waits for other samples' replies, so concurrent scores share forward passes."""
@@ -25,10 +23,7 @@ class _Batcher:
     is cancelled leaves its future cancelled, and the batcher skips it."""
 
     def __init__(self, reports: Reports, reference: str) -> None:
-        from steering.models import default_device
-
         self.reports, self.reference = reports, reference
-        self.on_cpu = default_device() == "cpu"
         self.pending: list[tuple[str, str | None, asyncio.Future[Any]]] = []
         self.draining: asyncio.Task[None] | None = None
 
@@ -46,7 +41,6 @@ class _Batcher:
         try:
             await asyncio.sleep(BATCH_WAIT)
             while self.pending:
-                await after_cpu_generation(self.on_cpu)  # the steered engine's cores first (steering.cpu_share)
                 batch, self.pending = self.pending[:BATCH_ROWS], self.pending[BATCH_ROWS:]
                 batch = [item for item in batch if not item[2].done()]
                 if not batch:

@@ -22,7 +22,6 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
-from steering.cpu_share import generating_on_cpu
 from steering.directions import SaeRef
 from steering.generation import Generation, GenerationParams, Request, generate_in_batches, prompt_text
 from steering.hooks import RowSteering
@@ -144,10 +143,7 @@ class SteeredModelAPI(ModelAPI):
 
         # on CUDA the real batch is chosen once the weights are loaded (steering.sizing); until then the
         # worker may collect up to the cap, and generate_in_batches splits what it collected
-        device = self.args.device or default_device()
-        automatic = MAX_BATCH_SIZE if device.startswith("cuda") else CPU_BATCH_SIZE
-        self._on_cpu = device == "cpu" and self._server is None
-        """Generation runs on this machine's CPU, where a reference scorer waits for it (steering.cpu_share)."""
+        automatic = MAX_BATCH_SIZE if (self.args.device or default_device()).startswith("cuda") else CPU_BATCH_SIZE
         self._collect_size = self.args.batch_size or automatic
         self._worker = BatchWorker(self._run, self._collect_size, self.args.batch_wait)
         self._loaded: tuple[Any, Any, Any] | None = None
@@ -383,8 +379,7 @@ class SteeredModelAPI(ModelAPI):
                 if self.args.engine == "vllm"
                 else (lambda: self._worker.submit(pending, key=params, size=size))
             )
-            with generating_on_cpu(self._on_cpu):  # a reference scorer on the same cores waits (steering.cpu_share)
-                (output, elapsed, batch_rows, batch_size), shared = await self.sharing.result(key, submit)
+            (output, elapsed, batch_rows, batch_size), shared = await self.sharing.result(key, submit)
         finally:
             SteeredModelAPI.in_flight -= 1
         request["provider"] = self._resolved_args
