@@ -19,7 +19,8 @@ from inspect_ai.model import ChatMessageUser, GenerateConfig, Model
 from inspect_ai.scorer import Score, Scorer, Target, scorer
 from inspect_ai.solver import TaskState
 
-from evals.scorers import JUDGE_CONNECTIONS, grader_model, judge_limits, share_request, sweep_metrics
+from evals.analysis.schema import harmonic_means
+from evals.scorers import JUDGE_CONNECTIONS, grader_model, judge_limits, sample_text, share_request, sweep_metrics
 from steering import PROMPTS_DIR
 
 PARTS = ("concept", "instruction", "fluency")
@@ -74,10 +75,8 @@ def parse_rating(text: str) -> int | None:
 
 
 def harmonic_mean(ratings: list[float]) -> float:
-    """AxBench's aggregate: the harmonic mean, 0 if any rating is 0 or missing (NaN)."""
-    if not ratings or any(math.isnan(r) or r <= 0 for r in ratings):
-        return 0.0
-    return len(ratings) / sum(1 / r for r in ratings)
+    """AxBench's aggregate of one reply's ratings (``evals.analysis.schema.harmonic_means``, the one rule)."""
+    return float(harmonic_means([ratings])[0]) if ratings else 0.0
 
 
 async def _rate(model: Model, part: str, concept: str, instruction: str, reply: str) -> tuple[float, dict[str, Any]]:
@@ -86,13 +85,6 @@ async def _rate(model: Model, part: str, concept: str, instruction: str, reply: 
     output, shared = await share_request(model, [ChatMessageUser(content=user)], config)
     rating = parse_rating(output.completion)
     return (math.nan if rating is None else float(rating)), {"grader_reply": output.completion, "shared": shared}
-
-
-def concept_of(state: TaskState, concept: str | None) -> str:
-    description = concept or (state.metadata or {}).get("concept_description")
-    if not description:
-        raise ValueError(f"sample {state.sample_id!r} has no concept description: pass axbench_judge(concept=...)")
-    return str(description)
 
 
 @scorer(metrics={name: sweep_metrics() for name in (*PARTS, HARMONIC)}, name="axbench")
@@ -104,7 +96,7 @@ def axbench_judge(concept: str | None = None, grader: str | None = None) -> Scor
     """
 
     async def score(state: TaskState, target: Target) -> Score:
-        description = concept_of(state, concept)
+        description = sample_text(state, concept, "concept_description", "axbench_judge(concept=...)")
         instruction = state.input_text
         reply = state.output.completion
         model = grader_model(grader)

@@ -165,11 +165,17 @@ def fluency(grader: str | None = None) -> Scorer:
     return score
 
 
+def sample_text(state: TaskState, given: str | None, key: str, hint: str) -> str:
+    """A judge's text: the scorer's argument, else the sample's own ``metadata[key]`` (a suite sets one per
+    concept); ``hint`` says what to pass when neither is there."""
+    text = given or (state.metadata or {}).get(key)
+    if not text:
+        raise ValueError(f"sample {state.sample_id!r} has no {key}: pass {hint}")
+    return str(text)
+
+
 def _criterion(state: TaskState, criterion: str | None) -> str:
-    sentence = criterion or (state.metadata or {}).get("criterion")
-    if not sentence:
-        raise ValueError(f"sample {state.sample_id!r} has no criterion: pass behavior(criterion=...)")
-    return str(sentence)
+    return sample_text(state, criterion, "criterion", "behavior(criterion=...)")
 
 
 @scorer(metrics=sweep_metrics())

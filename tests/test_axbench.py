@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from inspect_ai import eval as inspect_eval
 
-from evals.analysis.stats import harmonic_means
+from evals.analysis.schema import harmonic_means
 from evals.axbench_judge import axbench_message, escape_fragment, harmonic_mean, parse_rating
 from evals.concepts import load_concepts
 
@@ -52,7 +52,7 @@ def test_a_fragment_cannot_inject_a_rating_or_close_its_block():
 )
 def test_harmonic_mean_is_zero_when_any_part_is_zero_or_unreadable(ratings, mean):
     assert harmonic_mean(ratings) == pytest.approx(mean)
-    if ratings:  # the analysis's vectorised form agrees, row by row
+    if ratings:  # the scorer's value is the analysis's rule, applied to one row
         assert harmonic_means(np.array([ratings], float))[0] == pytest.approx(mean)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from evals.dataset import PROMPTING  # noqa: F401  (the prompting reference's method and vector, named once)
 
 GENERATION = ["temperature", "top_p", "seed", "max_tokens"]
@@ -58,6 +60,17 @@ SAE-TS, or their deterministic counterparts), or AxBench's per-reply harmonic me
 HARMONIC = {"axbench", "axbench_offline"}
 """Combined scores that are a mean over replies of the parts' harmonic mean (0 when a part is 0 or missing),
 as AxBench scores; the others are SAE-TS's product of the two parts' means."""
+
+
+def harmonic_means(values: np.ndarray) -> np.ndarray:
+    """Per row (reply), AxBench's harmonic mean of its parts: 0 when any is 0 or missing (NaN), as AxBench counts
+    an unparseable rating; the ``axbench`` scorer's per-reply value and the tables' ``HARMONIC`` scores."""
+    values = np.asarray(values, float)
+    bad = np.isnan(values).any(axis=1) | (values <= 0).any(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        means = values.shape[1] / (1 / values).sum(axis=1)
+    return np.where(bad, 0.0, means)
+
 
 AXBENCH_SCALE = 2
 """AxBench's ratings run 0-2; the analysis reads them divided by this, on 0-1 like every other score."""

@@ -32,6 +32,7 @@ from evals.analysis.schema import (
     SCORERS,
     SETTINGS,
     CurvesError,
+    harmonic_means,
 )
 
 MIN_PROMPTS = 2
@@ -208,15 +209,6 @@ def paired(rows: pd.DataFrame, name: str, worst: bool = True) -> tuple[np.ndarra
         return np.nan_to_num(b, nan=0.0), np.nan_to_num(f, nan=0.0), prompts
     both = ~(np.isnan(b) | np.isnan(f))
     return b[both], f[both], prompts[both]
-
-
-def harmonic_means(values: np.ndarray) -> np.ndarray:
-    """Per row (reply), AxBench's harmonic mean of its parts: 0 when any is 0 or missing (NaN)."""
-    values = np.asarray(values, float)
-    bad = np.isnan(values).any(axis=1) | (values <= 0).any(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        means = values.shape[1] / (1 / values).sum(axis=1)
-    return np.where(bad, 0.0, means)
 
 
 def combined_value(rows: pd.DataFrame, name: str) -> float:
