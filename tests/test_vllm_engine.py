@@ -13,6 +13,7 @@ from concurrent.futures import wait
 import pytest
 import torch
 
+from steering.engines import vllm_engine
 from steering.engines.vllm_engine import VllmEngine, VllmGenerator, VllmSettings, shared_engine
 from steering.generation import GenerationParams, Request, generate_in_batches
 from steering.hooks import RowSteering
@@ -216,7 +217,8 @@ def test_inspect_eval_on_the_vllm_engine_gives_the_hf_engines_replies(engines, t
 
     common = {"layer": LAYER, "chat_template": False, "fluency_proxy": False}
     # the module's engine settings, so the provider finds the engine already running
-    vllm_args = {"engine": "vllm", "max_model_len": 512, "max_num_batched_tokens": 64, "max_num_seqs": 64}
+    vllm_args = {"engine": "vllm", "max_model_len": 512, "max_num_seqs": 64}
+    running = dict(vllm_engine._SHARED)
     replies, logs = {}, {}
     for name, extra in (("hf", {"batch_size": 16}), ("vllm", vllm_args)):
         task = french_demo(n_prompts=2, alphas="0,1", methods="add,add_renorm", max_tokens=8, prompting=False)
@@ -232,6 +234,7 @@ def test_inspect_eval_on_the_vllm_engine_gives_the_hf_engines_replies(engines, t
         replies[name] = {sample.id: sample.output.completion for sample in log.samples}
         logs[name] = log
     assert replies["vllm"] == replies["hf"] and len(replies["hf"]) == 8
+    assert vllm_engine._SHARED == running, "the provider started an engine of its own"
     call = next(e for e in logs["vllm"].samples[0].events if isinstance(e, ModelEvent)).call
     assert call.request["provider"]["engine"]["name"] == "vllm"
     assert call.request["provider"]["engine"]["dtype"] == "float32"

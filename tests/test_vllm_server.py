@@ -1,7 +1,7 @@
 """A real ``vllm serve`` on loopback steers through the package's plugin; one without it is refused.
 
-Each server is a subprocess on a free port of 127.0.0.1, started and stopped by its fixture (about a minute to
-start on 2 cores). Gemma 3 270M, float32, greedy.
+The two servers are subprocesses on free ports of 127.0.0.1, started together and stopped by the module's
+fixture (about a minute to start on 2 cores). Gemma 3 270M, float32, greedy.
 """
 
 from __future__ import annotations
@@ -39,43 +39,50 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(model_dir: str, plugin: bool, log: Path) -> Iterator[str]:
-    """A ``vllm serve`` subprocess on a free loopback port; always stopped."""
+def serve(model_dir: str, plugins: tuple[bool, ...], folder: Path) -> Iterator[list[str]]:
+    """``vllm serve`` subprocesses on free loopback ports, one per plugin setting, started together (each start
+    is mostly one busy thread: two overlap on 2 cores); always stopped."""
     import httpx
 
-    port = free_port()
-    env = {**os.environ, "STEERING_VLLM_PLUGIN": "1" if plugin else "0", "VLLM_CPU_OMP_THREADS_BIND": "0,1"}
-    command = [
-        # the server module itself: the `vllm` script asks for the distribution "vllm", which vllm-cpu is not
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
-        "--host", "127.0.0.1", "--port", str(port),
-        "--dtype", "float32", "--enforce-eager", "--max-model-len", "512", "--max-num-seqs", "64",
-        "--kv-cache-memory-bytes", str(2**29), "--generation-config", "vllm",
-    ]  # fmt: skip
-    with open(log, "w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}/v1"
+    processes, urls, logs = [], [], []
     try:
+        for plugin in plugins:
+            port = free_port()
+            env = {**os.environ, "STEERING_VLLM_PLUGIN": "1" if plugin else "0", "VLLM_CPU_OMP_THREADS_BIND": "0,1"}
+            command = [
+                # the server module itself: the `vllm` script asks for the distribution "vllm", which vllm-cpu is not
+                sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
+                "--host", "127.0.0.1", "--port", str(port),
+                "--dtype", "float32", "--enforce-eager", "--max-model-len", "512", "--max-num-seqs", "64",
+                "--kv-cache-memory-bytes", str(2**29), "--generation-config", "vllm",
+            ]  # fmt: skip
+            logs.append(folder / f"serve-plugin-{int(plugin)}.log")
+            with open(logs[-1], "w") as out:
+                processes.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env))
+            urls.append(f"http://127.0.0.1:{port}/v1")
         deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"vllm serve exited with {process.returncode}: {log.read_text()[-3000:]}")
-            try:
-                if httpx.get(url + "/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"vllm serve did not start in 300 s: {log.read_text()[-3000:]}")
-            time.sleep(1)
-        yield url
+        for process, url, log in zip(processes, urls, logs):
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"vllm serve exited with {process.returncode}: {log.read_text()[-3000:]}")
+                try:
+                    if httpx.get(url + "/models", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"vllm serve did not start in 300 s: {log.read_text()[-3000:]}")
+                time.sleep(1)
+        yield urls
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +90,13 @@ def model_dir() -> str:
     from steering.models import resolve_model_path
 
     return resolve_model_path("gemma-3-270m")
+
+
+@pytest.fixture(scope="module")
+def servers(model_dir, tmp_path_factory) -> Iterator[dict[str, str]]:
+    """The URLs of two servers of the module: ``plugin`` (the package's plugin loaded) and ``bare`` (without)."""
+    with serve(model_dir, (True, False), tmp_path_factory.mktemp("serve")) as (plugin, bare):
+        yield {"plugin": plugin, "bare": bare}
 
 
 def replies(engine, requests: list[Request]) -> list[list[int]]:
@@ -96,7 +110,7 @@ def replies(engine, requests: list[Request]) -> list[list[int]]:
     return [f.result()[0].token_ids for f in futures]
 
 
-def test_a_vllm_server_with_the_plugin_gives_the_engines_replies(model_dir, tmp_path):
+def test_a_vllm_server_with_the_plugin_gives_the_engines_replies(servers):
     from steering.engines.vllm_server import VllmServer
 
     direction = torch.randn(640, generator=torch.Generator().manual_seed(0))
@@ -106,11 +120,10 @@ def test_a_vllm_server_with_the_plugin_gives_the_engines_replies(model_dir, tmp_
         for s in (None, RowSteering(direction, 1.0), RowSteering(direction, 0.5, "add_renorm"))
         for p in PROMPTS
     ]
-    with serve(model_dir, plugin=True, log=tmp_path / "serve.log") as url:
-        server = VllmServer(url)
-        server.check_steers([2, 818], LAYER, 640)  # passes: the plugin steers
-        over_http = replies(server, requests)
-        server.stop()
+    server = VllmServer(servers["plugin"])
+    server.check_steers([2, 818], LAYER, 640)  # passes: the plugin steers
+    over_http = replies(server, requests)
+    server.stop()
     # the HF engine's replies: the in-process vLLM engine gives the same (tests/test_vllm_engine.py)
     from steering.generation import generate_in_batches
     from steering.models import load_model
@@ -121,10 +134,10 @@ def test_a_vllm_server_with_the_plugin_gives_the_engines_replies(model_dir, tmp_
     assert over_http[:4] != over_http[4:8]
 
 
-def test_a_vllm_server_without_the_plugin_is_refused_naming_it(model_dir, tmp_path):
+def test_a_vllm_server_without_the_plugin_is_refused_naming_it(servers):
     from steering.provider.model_api import SteeredModelAPI
 
-    with serve(model_dir, plugin=False, log=tmp_path / "serve.log") as url:
-        provider = SteeredModelAPI("gemma-3-270m", base_url=url, engine="vllm", layer=LAYER, chat_template=False)
-        with pytest.raises(ValueError, match=f"the vLLM server at {url} does not steer"):
-            provider._vllm_side()
+    url = servers["bare"]
+    provider = SteeredModelAPI("gemma-3-270m", base_url=url, engine="vllm", layer=LAYER, chat_template=False)
+    with pytest.raises(ValueError, match=f"the vLLM server at {url} does not steer"):
+        provider._vllm_side()
