@@ -1,8 +1,8 @@
 """Steering inside vLLM equals the HF engine token for token (Gemma 3 270M, CPU, float32, greedy).
 
-One vLLM engine serves the module (about 25 s to start), as a CPU user gets it: whole prefills. One test starts
-a second engine whose prefill chunk is 64 tokens, so a long prompt is prefilled in several chunks and the
-steered positions must stay absolute across them.
+One vLLM engine serves the module (about 25 s to start), as a CPU user gets it: whole prefills. A second engine
+splits the work: tensor parallel 2, and a prefill chunk of 64 tokens, so a long prompt is prefilled in several
+chunks and the steered positions must stay absolute across them.
 """
 
 from __future__ import annotations
@@ -113,23 +113,31 @@ def test_a_mixed_batch_equals_each_setting_run_alone(engines, directions):
         assert steered != unsteered, f"setting {i} changed no reply"
 
 
+@pytest.fixture(scope="module")
+def split_engine(engines):
+    """A second engine that splits the work both ways: two tensor-parallel worker processes, each with half of
+    every layer's heads, and prefills in chunks of 64 tokens (one engine for both, as each costs a start)."""
+    settings = VllmSettings(
+        max_model_len=512, max_num_batched_tokens=64, max_num_seqs=64, chunked_prefill=True,
+        tensor_parallel_size=2, kv_cache_memory=0.5,
+    )  # fmt: skip
+    engine = VllmEngine(resolve_model_path("gemma-3-270m"), "float32", settings)
+    try:
+        engine.wait_ready()
+        yield engine
+    finally:
+        engine.stop()
+
+
 @pytest.mark.slow
-def test_generated_positions_stay_absolute_across_prefill_chunks(engines, directions):
+def test_generated_positions_stay_absolute_across_prefill_chunks(engines, directions, split_engine):
     # positions=generated leaves the prompt alone but its last token: a chunk-relative position would steer more
     model, tokenizer, _ = engines
-    chunked = VllmEngine(
-        resolve_model_path("gemma-3-270m"), "float32",
-        VllmSettings(max_model_len=512, max_num_batched_tokens=64, max_num_seqs=64, chunked_prefill=True),
-    )  # fmt: skip
-    try:
-        chunked.wait_ready()
-        requests = [row(p, RowSteering(directions[0], 1.0)) for p in (PROMPTS[1], LONG)]
-        hf = on_hf(engines, requests, positions="generated")
-        on_chunks = on_vllm((model, tokenizer, chunked), requests, positions="generated")
-        assert [g.token_ids for g in on_chunks] == [g.token_ids for g in hf]
-        assert hf[1].token_ids != on_hf(engines, requests[1:])[0].token_ids
-    finally:
-        chunked.stop()
+    requests = [row(p, RowSteering(directions[0], 1.0)) for p in (PROMPTS[1], LONG)]
+    hf = on_hf(engines, requests, positions="generated")
+    on_chunks = on_vllm((model, tokenizer, split_engine), requests, positions="generated")
+    assert [g.token_ids for g in on_chunks] == [g.token_ids for g in hf]
+    assert hf[1].token_ids != on_hf(engines, requests[1:])[0].token_ids
 
 
 def test_seeded_sampling_of_long_prompts_survives_a_full_batch_and_is_reproducible(engines, directions):
@@ -184,28 +192,20 @@ def test_sampled_replies_are_seeded_per_prompt(engines, directions):
 
 
 @pytest.mark.slow
-def test_tensor_parallel_2_equals_tensor_parallel_1(engines, directions):
+def test_tensor_parallel_2_equals_tensor_parallel_1(engines, directions, split_engine):
     # two worker processes, each with half of every layer's heads; both apply the same change to the stream
-    from steering.models import resolve_model_path
-
     _, tokenizer, _ = engines
-    settings = VllmSettings(max_model_len=256, tensor_parallel_size=2, kv_cache_memory=0.5)
-    parallel = shared_engine(resolve_model_path("gemma-3-270m"), "float32", settings)
-    try:
-        parallel.wait_ready()
-        requests = [
-            row(p, s)
-            for s in (None, RowSteering(directions[0], 1.0), RowSteering(directions[1], 0.5, "add_renorm"))
-            for p in PROMPTS[:4]
-        ]
-        generator = VllmGenerator(parallel, tokenizer, LAYER)
-        futures = [generator.submit(r, GREEDY) for r in requests]
-        wait(futures, timeout=600)
-        assert [f.result()[0].token_ids for f in futures] == [g.token_ids for g in on_vllm(engines, requests)]
-        assert parallel.description["tensor_parallel_size"] == 2
-        assert sum(status["steered_rows"] > 0 for status in parallel.rpc("steering_status")) == 2
-    finally:
-        parallel.stop()
+    requests = [
+        row(p, s)
+        for s in (None, RowSteering(directions[0], 1.0), RowSteering(directions[1], 0.5, "add_renorm"))
+        for p in PROMPTS[:4]
+    ]
+    generator = VllmGenerator(split_engine, tokenizer, LAYER)
+    futures = [generator.submit(r, GREEDY) for r in requests]
+    wait(futures, timeout=600)
+    assert [f.result()[0].token_ids for f in futures] == [g.token_ids for g in on_vllm(engines, requests)]
+    assert split_engine.description["tensor_parallel_size"] == 2
+    assert sum(status["steered_rows"] > 0 for status in split_engine.rpc("steering_status")) == 2
 
 
 @pytest.mark.slow
