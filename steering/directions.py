@@ -218,7 +218,8 @@ def diff_of_means(
             # the layer's own output, where the hook steers: hidden_states[layer + 1] is that only below
             # the last layer (after the last one transformers records the final norm's output instead)
             with recording(model, layer) as seen:
-                model(**batch)
+                # the decoder stack alone: the lm head (262k rows on Gemma 3) would cost more than every layer
+                getattr(model, "base_model", model)(**batch)
             hidden = seen[0]
             keep = content_positions(batch["attention_mask"]) & ~special
             summed = (hidden.float() * keep[..., None]).sum(dim=(0, 1))

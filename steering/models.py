@@ -238,6 +238,21 @@ def _make_room(keep: int) -> None:
         torch.cuda.empty_cache()
 
 
+_TOKENIZERS: dict[str, Any] = {}
+
+
+def load_tokenizer(path: str) -> Any:
+    """The tokenizer of a model folder, loaded once per process: Gemma 3's 262k-token vocabulary takes seconds
+    to load, and every provider of a capability sweep (one per setting) asks for it. Encode under
+    ``tokenizer_lock``: the object is shared."""
+    with _LOCK:
+        if path not in _TOKENIZERS:
+            from transformers import AutoTokenizer
+
+            _TOKENIZERS[path] = AutoTokenizer.from_pretrained(path)
+        return _TOKENIZERS[path]
+
+
 def load_model(name: str, device: str, dtype: str, attn: str | None = None) -> tuple[Any, Any]:
     """(model, tokenizer), loaded once per process for each (name, device, dtype, attention)."""
     key = (name, device, dtype, attn)

@@ -4,6 +4,7 @@ reference, per-sample contrast sets, and the leaderboard built from real logs of
 from __future__ import annotations
 
 import json
+import weakref
 
 import pytest
 import torch
@@ -159,3 +160,23 @@ def test_the_offline_suite_leaves_out_the_likelihood_its_reference_reports(tmp_p
     assert len(left.scorer) == len(kept.scorer) - 1
     with pytest.raises(ValueError, match="unsteered_likelihood"):
         suite(concepts=concepts, judge=False, unsteered_likelihood="maybe", sae_width=256)
+
+
+def test_providers_of_one_model_build_a_difference_of_means_once(tiny, tiny_sae_dir, monkeypatch):
+    # a capability sweep starts a provider per setting: each used to run the contrast set through the model again
+    import steering.directions as directions
+    import steering.sources.diff_of_means as diff_of_means_source
+    from steering.directions import SaeRef
+
+    model, tokenizer = tiny
+    built: list[int] = []
+    real = directions.diff_of_means
+    monkeypatch.setattr(directions, "diff_of_means", lambda *a, **k: (built.append(a[2]), real(*a, **k))[1])
+    monkeypatch.setattr(diff_of_means_source, "_BUILT", weakref.WeakKeyDictionary())  # none built by other tests
+    spec = SteeringSpec(1.0, vector="diff_of_means", contrast="german_english")
+    first, second = (DirectionResolver(model, tokenizer, 2, SaeRef(str(tiny_sae_dir), release=None)) for _ in "12")
+    (a,), (b,) = first.resolve([spec]), second.resolve([spec])
+    (c,) = DirectionResolver(model, tokenizer, 1, SaeRef(str(tiny_sae_dir), release=None)).resolve([spec])
+    assert built == [2, 1]  # once per layer
+    torch.testing.assert_close(a, b)
+    assert a is not b and not torch.allclose(a, c)

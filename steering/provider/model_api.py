@@ -198,7 +198,7 @@ class SteeredModelAPI(ModelAPI):
     def _vllm_side(self) -> tuple[Any, Any]:
         with self._vllm_lock:
             if self._vllm is None:
-                from transformers import AutoConfig, AutoTokenizer
+                from transformers import AutoConfig
 
                 from steering.engines.vllm_engine import VllmGenerator, shared_engine
                 from steering.models import (
@@ -206,6 +206,7 @@ class SteeredModelAPI(ModelAPI):
                     default_dtype,
                     hub_generation_defaults,
                     load_model,
+                    load_tokenizer,
                     resolve_model_path,
                 )
                 from steering.sources.resolver import DirectionResolver
@@ -215,7 +216,7 @@ class SteeredModelAPI(ModelAPI):
                 device = self.args.device or default_device()
                 dtype = self.args.dtype or default_dtype(device)
                 engine = self._server or shared_engine(path, dtype, self.args.vllm_settings())
-                tokenizer = AutoTokenizer.from_pretrained(path)
+                tokenizer = load_tokenizer(path)
                 config = AutoConfig.from_pretrained(path)
                 check_layer(self.args.layer, config.get_text_config().num_hidden_layers)
                 if self._server is not None:

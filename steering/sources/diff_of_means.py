@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from steering.sources.registry import Source, register_source
@@ -10,6 +11,11 @@ if TYPE_CHECKING:
     from torch import Tensor
 
     from steering.spec import SteeringSpec
+
+
+_BUILT: weakref.WeakKeyDictionary[Any, dict[tuple, Tensor]] = weakref.WeakKeyDictionary()
+"""Directions built on each loaded model: a process's providers of one model (a capability sweep's ten settings,
+one task each) share them instead of running the contrast set again."""
 
 
 class DiffOfMeans(Source):
@@ -25,7 +31,11 @@ class DiffOfMeans(Source):
         from steering.sources.contrast import load_contrast
 
         positive, negative = load_contrast(spec.contrast or context.contrast)
-        return diff_of_means(context.model, context.tokenizer, context.layer, positive, negative).cpu()
+        built = _BUILT.setdefault(context.model, {})
+        key = (context.layer, tuple(positive), tuple(negative))
+        if key not in built:
+            built[key] = diff_of_means(context.model, context.tokenizer, context.layer, positive, negative).cpu()
+        return built[key].clone()
 
     def label(self, vector: str, feature: object) -> str:
         return "difference of means"
