@@ -1,10 +1,10 @@
 """One piece of work per distinct request: identical requests join the one queued, running or just finished.
 
 Inspect's cache cannot help with requests in flight together, and it keys on the whole config, so the
-same prompt at alpha 0 under two methods or two directions (a suite's concepts: the unsteered reply), the same
-spec twice, or a retry after ``--attempt-timeout``
-cancelled the first attempt would each generate again. A request is shared only when its reply is a
-function of the request (greedy, or sampled with a seed); unseeded sampling is never shared.
+same prompt at alpha 0 under two methods or two directions (a suite's concepts: each the unsteered reply),
+the same spec twice, or a retry after ``--attempt-timeout`` cancelled the first attempt would each generate
+again. A request is shared only when its reply is a function of the request (greedy, or sampled with a
+seed); unseeded sampling is never shared.
 
 The same helper shares the judges' grader calls and the grader preflight (``coroutine_submit``), so all
 three follow one set of rules: the work belongs to no caller, cancelling the caller that started it leaves
