@@ -4,6 +4,7 @@ call in flight (evals.scorers), with the replies exactly those of requests made 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from inspect_ai import eval as inspect_eval
@@ -307,6 +308,9 @@ def test_samples_reused_from_an_interrupted_run_are_not_counted_as_its_work(tiny
         sample.error = EvalError(message="killed", traceback="", traceback_ansi="")
     interrupted.status = "error"
     write_eval_log(interrupted, log.location)
+    # Inspect stamps a run's start in whole seconds: a retry begun in the same second as the first run's samples
+    # (a sub-second run on a tiny model) could not tell them from its own
+    time.sleep(1.1)
     (resumed,) = eval_retry(log.location, log_dir=str(tmp_path / "resumed"), display="none")
     assert resumed.status == "success"
     counts = work_counts(read_eval_log(resumed.location))

@@ -42,7 +42,9 @@ class WorkCounts:
 
 
 def _reused(sample: object, started: datetime | None) -> bool:
-    """Finished before this run started: Inspect copied it from the interrupted log (it keeps its own times)."""
+    """Finished before this run started: Inspect copied it from the interrupted log (it keeps its own times).
+    Inspect stamps a run's start in whole seconds, so a sample begun in the very second the resuming run started
+    counts as that run's work (only a retry within a second of a sub-second run meets this)."""
     begun = getattr(sample, "started_at", None)
     if started is None or not begun:
         return False
