@@ -162,7 +162,11 @@ def test_a_grader_slower_than_its_timeout_is_retried_and_nothing_is_regenerated(
     log, _ = _sweep(tiny_model_dir, tiny_sae_dir, tmp_path, grader=slow_grader)
     assert log.status == "success" and _outcomes(log) == (SAMPLES, 0, 0)
     counts = _check_work(log, server)
-    assert counts.failed_attempts == 2 and server.judge_requests == counts.grader_requests - 1 + 2
+    # the two slow replies time out and are retried; on a loaded machine a normal reply may pass its 1 s too
+    # (seen once in a clean-clone run: 3 failed attempts), and each failed attempt sent at most one request
+    assert counts.failed_attempts >= 2
+    answered = counts.grader_requests - 1
+    assert answered + 2 <= server.judge_requests <= answered + counts.failed_attempts
 
 
 def test_attempt_timeout_on_the_command_line_regenerates_no_steered_reply(tiny_model_dir, tiny_sae_dir, tmp_path,
